@@ -1,0 +1,107 @@
+"""Named hook points and scoped hooks (TransformerLens HookPoint, DESIGN convention 5).
+
+A :class:`HookPoint` is an identity module placed wherever a model exposes an activation (a head's
+output, an MLP's input, a population's membrane potential). Its name is its module path. Hooks are
+attached only through :func:`hooks`, a context manager that removes every handle in ``finally``,
+so an exception inside a patched run can never leave a model patched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+import torch
+from torch import nn
+
+HookFn = Callable[[torch.Tensor, "HookPoint"], torch.Tensor | None]
+
+
+class HookPoint(nn.Module):
+    """Identity module that exposes an activation to hooks.
+
+    A hook is ``fn(activation, hook) -> new_activation | None``; returning ``None`` keeps the
+    activation (a read-only hook, e.g. caching).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.name: str = ""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}"
+
+
+def name_hook_points(model: nn.Module) -> dict[str, HookPoint]:
+    """Set every HookPoint's ``name`` to its module path and return them by name."""
+    points: dict[str, HookPoint] = {}
+    for path, module in model.named_modules():
+        if isinstance(module, HookPoint):
+            module.name = path
+            points[path] = module
+    return points
+
+
+def hook_points(model: nn.Module) -> dict[str, HookPoint]:
+    """All hook points of ``model`` by module path (naming them if not done yet)."""
+    return name_hook_points(model)
+
+
+class UnknownHookPointError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@contextlib.contextmanager
+def hooks(
+    model: nn.Module,
+    fwd: Mapping[str, HookFn | Sequence[HookFn]] | Sequence[tuple[str, HookFn]] = (),
+) -> Iterator[nn.Module]:
+    """Attach forward hooks by hook-point name for the duration of a ``with`` block.
+
+    Example:
+        >>> with hooks(model, {"blocks.0.attn.hook_result": zero_head_0}):
+        ...     logits = model(tokens)
+    """
+    points = hook_points(model)
+    pairs = list(fwd.items()) if isinstance(fwd, Mapping) else list(fwd)
+    handles = []
+    try:
+        for name, fns in pairs:
+            if name not in points:
+                raise UnknownHookPointError(
+                    f"model {type(model).__name__} has no hook point {name!r}; "
+                    f"it has {len(points)}, e.g. {', '.join(list(points)[:6])}."
+                )
+            for fn in (fns if isinstance(fns, Sequence) else [fns]):
+                handles.append(points[name].register_forward_hook(_adapt(fn)))
+        yield model
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _adapt(fn: HookFn) -> Callable[[nn.Module, tuple[torch.Tensor, ...], torch.Tensor], torch.Tensor | None]:
+    def torch_hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor | None:
+        return fn(output, module)  # type: ignore[arg-type]
+
+    return torch_hook
+
+
+@contextlib.contextmanager
+def cache_activations(model: nn.Module, names: Sequence[str] | None = None, detach: bool = True) -> Iterator[dict[str, torch.Tensor]]:
+    """Record the activations at ``names`` (default: every hook point) into a dict."""
+    cache: dict[str, torch.Tensor] = {}
+    wanted = list(hook_points(model)) if names is None else list(names)
+
+    def recorder(name: str) -> HookFn:
+        def record(x: torch.Tensor, hook: HookPoint) -> None:
+            cache[name] = x.detach() if detach else x
+
+        return record
+
+    with hooks(model, [(n, recorder(n)) for n in wanted]):
+        yield cache

@@ -1,0 +1,11 @@
+"""The model zoo: one file per family, each registering its models with ``@register_model``.
+
+Importing this package imports every family module so that ``list_models()`` sees them all.
+"""
+
+from ._registry import MODELS as MODELS
+from ._registry import create_model as create_model
+from ._registry import list_models as list_models
+from ._registry import register_model as register_model
+
+# Family modules (each registers its models on import). Keep one line per family.
