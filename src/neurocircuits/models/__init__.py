@@ -9,3 +9,4 @@ from ._registry import list_models as list_models
 from ._registry import register_model as register_model
 
 # Family modules (each registers its models on import). Keep one line per family.
+from . import transformer as transformer  # noqa: F401
