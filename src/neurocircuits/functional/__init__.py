@@ -1,1 +1,26 @@
 """neurocircuits.functional"""
+from .integrators import INTEGRATORS as INTEGRATORS
+from .integrators import integrate as integrate
+from .neurons import IZHIKEVICH_PRESETS as IZHIKEVICH_PRESETS
+from .neurons import NEURON_MODELS as NEURON_MODELS
+from .neurons import AdExParams as AdExParams
+from .neurons import AdExState as AdExState
+from .neurons import ALIFParams as ALIFParams
+from .neurons import ALIFState as ALIFState
+from .neurons import HHParams as HHParams
+from .neurons import HHState as HHState
+from .neurons import IzhikevichParams as IzhikevichParams
+from .neurons import IzhikevichState as IzhikevichState
+from .neurons import LIFParams as LIFParams
+from .neurons import LIFState as LIFState
+from .neurons import NeuronModel as NeuronModel
+from .neurons import adex_step as adex_step
+from .neurons import alif_step as alif_step
+from .neurons import heaviside as heaviside
+from .neurons import hh_resting_state as hh_resting_state
+from .neurons import hh_step as hh_step
+from .neurons import izhikevich_step as izhikevich_step
+from .neurons import lif_rate_hz as lif_rate_hz
+from .neurons import lif_step as lif_step
+from .neurons import poisson_step as poisson_step
+from .neurons import spike_generator_step as spike_generator_step
