@@ -1,1 +1,3 @@
 """neurocircuits.data"""
+from .connectomes import connectome as connectome
+from .connectomes import list_connectomes as list_connectomes
