@@ -1,0 +1,90 @@
+"""IOI-style indirect-object identification on a synthetic name vocabulary.
+
+Wang et al. 2023, "Interpretability in the Wild: a Circuit for Indirect Object Identification in
+GPT-2 small". Template (ABBA or BABA order of the first two names)::
+
+    When A and B went to the PLACE , B gave a OBJECT to   ->  A
+
+The answer is the indirect object (the name not repeated); ``wrong`` is the subject (the repeated
+name). The corrupted prompt is the "ABC" control: the second subject occurrence is replaced by a
+third name C, so nothing says which of A/B is the indirect object.
+
+Known mechanism in a 2-layer attention-only transformer trained on the template: the end position
+attends to the names of the first clause and copies them (name-mover role) while a head that
+attends to the repeated-subject position (found through a duplicate-token signal written at S2 by a
+layer-0 head attending to the earlier copy of its own token) writes the negation of the subject
+(S-inhibition role), so the subject's logit is suppressed and the indirect object wins.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import IGNORE, Task, TrainingBatch, _as_batch, _as_pairs, _check_n, register_task
+from ._pairs import PromptPairs
+
+_WORDS = ["When", "and", "went", "to", "the", ",", "gave", "a"]
+_PLACES = ["store", "park", "school", "garden", "station", "office"]
+_OBJECTS = ["drink", "book", "ring", "kiss", "bone", "letter"]
+
+
+@register_task("ioi", mechanism="duplicate-token (L0) -> S-inhibition / name movers (L1)")
+class IOITask(Task):
+    """Indirect-object identification with ``n_names`` synthetic single-token names.
+
+    Args:
+        n_names: size of the synthetic name vocabulary (>= 3).
+    """
+
+    name = "ioi"
+    mechanism = (
+        "Layer-0 duplicate-token head at the second subject position attends to the first copy of the same name; "
+        "at the final position, layer-1 heads copy the first-clause names into the logits (name movers) while "
+        "attention to the repeated subject suppresses its logit (S-inhibition), leaving the indirect object."
+    )
+
+    def __init__(self, n_names: int = 20) -> None:
+        if n_names < 3:
+            raise ValueError(f"IOI needs at least 3 names (A, B and the corrupting C), got n_names={n_names}.")
+        self.n_names = n_names
+        self.token_names = list(_WORDS) + list(_PLACES) + list(_OBJECTS) + [f"Name{i}" for i in range(n_names)]
+        self._id = {w: i for i, w in enumerate(self.token_names)}
+        self.name_ids = np.arange(len(self.token_names) - n_names, len(self.token_names))
+        self.d_vocab = len(self.token_names)
+        self.seq_len = 14
+        self.model_config = {"n_layers": 2, "n_heads": 2, "d_model": 64, "d_head": 32, "d_mlp": 0, "normalization": "ln"}
+
+    # When A and B went to the PLACE , S gave a OBJECT to
+    #  0   1  2  3   4    5  6   7   8 9  10  11  12    13
+    S2_POS = 9
+
+    def _sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int, int]:
+        a, b, c = rng.choice(self.name_ids, size=3, replace=False)
+        place = self._id[_PLACES[int(rng.integers(len(_PLACES)))]]
+        obj = self._id[_OBJECTS[int(rng.integers(len(_OBJECTS)))]]
+        io, s = int(a), int(b)
+        first, second = (io, s) if rng.random() < 0.5 else (s, io)  # ABBA or BABA
+        w = self._id
+        seq = np.array([w["When"], first, w["and"], second, w["went"], w["to"], w["the"], place, w[","], s,
+                        w["gave"], w["a"], obj, w["to"]])
+        corrupt = seq.copy()
+        corrupt[self.S2_POS] = int(c)
+        return seq, corrupt, io, s
+
+    def make_pairs(self, n: int, seed: int = 0) -> PromptPairs:
+        _check_n(n)
+        rng = np.random.default_rng(seed)
+        rows = [self._sample(rng) for _ in range(n)]
+        return _as_pairs(np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows]),
+                         np.array([r[2] for r in rows]), np.array([r[3] for r in rows]))
+
+    def training_batch(self, n: int, seed: int = 0) -> TrainingBatch:
+        """Clean prompts; the only target is the indirect object at the last position."""
+        _check_n(n)
+        rng = np.random.default_rng(seed)
+        tokens = np.zeros((n, self.seq_len), dtype=np.int64)
+        targets = np.full((n, self.seq_len), IGNORE, dtype=np.int64)
+        for i in range(n):
+            seq, _, io, _ = self._sample(rng)
+            tokens[i], targets[i, -1] = seq, io
+        return _as_batch(tokens, targets)
