@@ -1,0 +1,57 @@
+"""Spiking synaptic layers: a weight layer applied to every time step, followed by a neuron.
+
+The weight layer runs once on the whole sequence (time folded into batch: one matmul / one conv
+call), then the neuron's fused time loop runs. ``forward(x, state=None) -> (spikes, state)``.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from ._neurons import make_neuron
+from ._time import TimeAxisError, check_time_first
+
+
+def seq_apply(module: nn.Module, x: Tensor) -> Tensor:
+    """Apply a per-sample module to every step of ``(time, batch, ...)`` in one call."""
+    T, B = x.shape[:2]
+    y = module(x.reshape(T * B, *x.shape[2:]))
+    return y.reshape(T, B, *y.shape[1:])
+
+
+class SpikingLinear(nn.Module):
+    """``Linear(in_features, out_features)`` per step, then a spiking neuron population."""
+
+    def __init__(self, in_features: int, out_features: int, neuron: str = "lif", bias: bool = True, **neuron_kw) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.fc = nn.Linear(in_features, out_features, bias=bias)
+        self.neuron = make_neuron(neuron, out_features, **neuron_kw)
+
+    def forward(self, x: Tensor, state=None):
+        check_time_first(x, (self.in_features,), "SpikingLinear")
+        return self.neuron(seq_apply(self.fc, x), state)
+
+
+class SpikingConv2d(nn.Module):
+    """``Conv2d`` (+ optional BatchNorm) per step, then a spiking neuron with per-channel parameters."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, padding: int = 1,
+                 neuron: str = "lif", batch_norm: bool = True, **neuron_kw) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=not batch_norm)
+        self.bn = nn.BatchNorm2d(out_channels) if batch_norm else nn.Identity()
+        self.neuron_name, self.neuron_kw = neuron, neuron_kw
+        self.neuron = make_neuron(neuron, (out_channels, 1, 1), **neuron_kw)
+
+    def forward(self, x: Tensor, state=None):
+        if x.dim() != 5 or x.shape[2] != self.in_channels:
+            raise TimeAxisError(
+                f"SpikingConv2d expects time-first input (time, batch, {self.in_channels}, H, W), got "
+                f"shape {tuple(x.shape)}."
+            )
+        y = seq_apply(self.bn, seq_apply(self.conv, x))
+        # neurons are shape-agnostic beyond the channel axis: check against the actual map size
+        self.neuron.feature_shape = tuple(y.shape[2:])
+        return self.neuron(y, state)

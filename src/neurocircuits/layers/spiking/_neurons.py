@@ -1,0 +1,283 @@
+"""Trainable spiking neuron layers (time-first, ``forward(x, state=None) -> (spikes, state)``).
+
+* :class:`LIF` -- leaky integrate-and-fire, ``h_t = a v_{t-1} + g x_t``, ``s_t = H(h_t - theta)``,
+  soft (``v -= theta s``) or hard (``v = v_reset``) reset, ``a = exp(-dt/tau_mem)``. With
+  ``learn_tau=True`` the decay is ``a = sigmoid(w)`` with ``w`` trained: the parametric LIF (PLIF,
+  Fang et al. 2021). ``learn_threshold`` trains ``theta`` (learnable internal parameters, catalog
+  row 75). Runs the fused multi-step op of :mod:`neurocircuits.functional.lif_multistep`.
+* :class:`IF` -- integrate-and-fire, the LIF with ``a = 1``.
+* :class:`ALIF` -- adaptive LIF (Bellec et al. 2018): ``theta_t = theta_0 + beta b_t``,
+  ``b_t = rho b_{t-1} + (1 - rho) s_{t-1}``.
+* :class:`GIF` -- generalised IF with multi-bit spikes (SpikeLLM, Xing et al. 2024): each step emits
+  an integer level ``s_t = clip(floor(h_t / theta), 0, L)`` and subtracts ``theta s_t``; ``L = 2^bits - 1``.
+* :class:`LI` -- non-spiking leaky integrator read-out (membrane sequence as output).
+
+All neurons are registered in :data:`SPIKING_NEURONS` (``make_neuron(name, features, **kw)``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from ...functional.lif_multistep import lif_multistep, lif_multistep_unrolled
+from ...functional.surrogate import SURROGATES, spike
+from ...registry import Registry
+from ..hooks import HookPoint
+from ._time import check_time_first
+
+SPIKING_NEURONS: Registry[Callable[..., nn.Module]] = Registry("spiking neuron")
+
+
+class LIFState(NamedTuple):
+    """Membrane potential after the last step, ``(batch, *features)``."""
+
+    v: Tensor
+
+
+class ALIFState(NamedTuple):
+    v: Tensor
+    b: Tensor  # threshold adaptation trace
+
+
+def _as_shape(features: int | Sequence[int]) -> tuple[int, ...]:
+    return (int(features),) if isinstance(features, int) else tuple(int(f) for f in features)
+
+
+def _param_shape(shape: tuple[int, ...], per_neuron: bool) -> tuple[int, ...]:
+    """Per-neuron parameters vary along the first feature axis (neurons or channels)."""
+    if not per_neuron:
+        return ()
+    return (shape[0],) + (1,) * (len(shape) - 1)
+
+
+class _SpikingBase(nn.Module):
+    def __init__(self, features: int | Sequence[int], surrogate: str, alpha: float | None, learn_slope: bool) -> None:
+        super().__init__()
+        self.feature_shape = _as_shape(features)
+        spec = SURROGATES.get(surrogate)  # raises with the valid names
+        self.surrogate = surrogate
+        a0 = float(spec.default_alpha if alpha is None else alpha)
+        if learn_slope:
+            self.alpha: Tensor | float = nn.Parameter(torch.tensor(a0))
+        else:
+            self.alpha = a0
+        self.hook_membrane = HookPoint()
+        self.hook_spikes = HookPoint()
+
+    def _check(self, x: Tensor) -> None:
+        check_time_first(x, self.feature_shape, type(self).__name__)
+
+
+class LIF(_SpikingBase):
+    """Leaky integrate-and-fire population (PLIF with ``learn_tau=True``).
+
+    Args:
+        features: neurons per sample (int) or feature shape, e.g. ``(channels, H, W)``.
+        tau_mem_ms: membrane time constant; decay ``a = exp(-dt_ms / tau_mem_ms)``.
+        dt_ms: time step.
+        threshold: firing threshold ``theta``.
+        reset: ``"soft"`` (subtract) or ``"hard"`` (to ``v_reset``).
+        v_reset: hard-reset potential.
+        surrogate: surrogate-gradient name; ``alpha`` its sharpness; ``learn_slope`` trains it.
+        learn_tau: train the decay (PLIF); ``learn_threshold``: train ``theta``.
+        per_neuron: learnable parameters per neuron/channel instead of one per layer.
+        input_gain: ``"one"`` (``h = a v + x``, snnTorch Leaky) or ``"leak"`` (``h = a v + (1-a) x``).
+        detach_reset: no gradient through the reset.
+    """
+
+    def __init__(
+        self,
+        features: int | Sequence[int],
+        tau_mem_ms: float = 10.0,
+        dt_ms: float = 1.0,
+        threshold: float = 1.0,
+        reset: str = "soft",
+        v_reset: float = 0.0,
+        surrogate: str = "atan",
+        alpha: float | None = None,
+        learn_tau: bool = False,
+        learn_threshold: bool = False,
+        learn_slope: bool = False,
+        per_neuron: bool = False,
+        input_gain: str = "one",
+        detach_reset: bool = True,
+    ) -> None:
+        super().__init__(features, surrogate, alpha, learn_slope)
+        if tau_mem_ms <= 0 or dt_ms <= 0:
+            raise ValueError(f"tau_mem_ms and dt_ms must be positive, got tau_mem_ms={tau_mem_ms}, dt_ms={dt_ms}.")
+        if reset not in ("soft", "hard"):
+            raise ValueError(f"reset must be 'soft' or 'hard', got {reset!r}.")
+        if input_gain not in ("one", "leak"):
+            raise ValueError(f"input_gain must be 'one' or 'leak', got {input_gain!r}.")
+        if threshold <= 0:
+            raise ValueError(f"threshold must be positive, got {threshold}.")
+        self.reset, self.v_reset, self.input_gain, self.detach_reset = reset, float(v_reset), input_gain, detach_reset
+        self.tau_mem_ms, self.dt_ms = float(tau_mem_ms), float(dt_ms)
+        pshape = _param_shape(self.feature_shape, per_neuron)
+        a0 = math.exp(-dt_ms / tau_mem_ms) if math.isfinite(tau_mem_ms) else 1.0
+        if learn_tau:
+            a0 = min(max(a0, 1e-4), 1 - 1e-4)
+            self.decay_logit = nn.Parameter(torch.full(pshape, math.log(a0 / (1 - a0))))
+        else:
+            self.register_buffer("decay_const", torch.full(pshape, a0), persistent=False)
+        th = torch.full(pshape, float(threshold))
+        self.threshold = nn.Parameter(th) if learn_threshold else None
+        if not learn_threshold:
+            self.register_buffer("threshold_const", th, persistent=False)
+
+    def decay(self) -> Tensor:
+        """The per-step decay ``a`` (``sigmoid(w)`` when learned)."""
+        return torch.sigmoid(self.decay_logit) if hasattr(self, "decay_logit") else self.decay_const
+
+    def theta(self) -> Tensor:
+        return self.threshold if self.threshold is not None else self.threshold_const
+
+    def initial_state(self, batch: int, device: torch.device | None = None, dtype: torch.dtype | None = None) -> LIFState:
+        return LIFState(torch.zeros((batch, *self.feature_shape), device=device, dtype=dtype))
+
+    def forward(self, x: Tensor, state: LIFState | None = None) -> tuple[Tensor, LIFState]:
+        self._check(x)
+        v0 = state.v if state is not None else torch.zeros_like(x[0])
+        a = self.decay().to(x.dtype)
+        g = (1.0 - a) if self.input_gain == "leak" else torch.ones((), dtype=x.dtype, device=x.device)
+        kw = dict(reset=self.reset, v_reset=self.v_reset, detach_reset=self.detach_reset, surrogate=self.surrogate)
+        if isinstance(self.alpha, Tensor):
+            out = lif_multistep_unrolled(x, v0, a, g, self.theta().to(x.dtype), alpha=self.alpha, **kw)
+        else:
+            out = lif_multistep(x, v0, a, g, self.theta().to(x.dtype), alpha=self.alpha, **kw)
+        self.hook_membrane(out.membrane)
+        return self.hook_spikes(out.spikes), LIFState(out.v_final)
+
+    def extra_repr(self) -> str:
+        return (f"features={self.feature_shape}, tau_mem_ms={self.tau_mem_ms}, reset={self.reset!r}, "
+                f"surrogate={self.surrogate!r}, learn_tau={hasattr(self, 'decay_logit')}")
+
+
+class IF(LIF):
+    """Integrate-and-fire: the LIF without leak (``a = 1``)."""
+
+    def __init__(self, features: int | Sequence[int], threshold: float = 1.0, reset: str = "soft", **kw) -> None:
+        kw.pop("tau_mem_ms", None)
+        kw.pop("learn_tau", None)
+        super().__init__(features, tau_mem_ms=math.inf, threshold=threshold, reset=reset, **kw)
+
+
+class ALIF(_SpikingBase):
+    """Adaptive-threshold LIF (Bellec et al. 2018, LSNN).
+
+    ``h_t = a v_{t-1} + x_t``, ``theta_t = theta_0 + beta b_{t-1}``, ``s_t = H(h_t - theta_t)``,
+    ``v_t = h_t - theta_t s_t``, ``b_t = rho b_{t-1} + (1 - rho) s_t`` with ``rho = exp(-dt/tau_adapt)``.
+    """
+
+    def __init__(self, features: int | Sequence[int], tau_mem_ms: float = 10.0, tau_adapt_ms: float = 100.0,
+                 dt_ms: float = 1.0, threshold: float = 1.0, beta: float = 1.0, surrogate: str = "atan",
+                 alpha: float | None = None, learn_slope: bool = False) -> None:
+        super().__init__(features, surrogate, alpha, learn_slope)
+        if min(tau_mem_ms, tau_adapt_ms, dt_ms) <= 0:
+            raise ValueError("tau_mem_ms, tau_adapt_ms and dt_ms must be positive.")
+        self.a, self.rho = math.exp(-dt_ms / tau_mem_ms), math.exp(-dt_ms / tau_adapt_ms)
+        self.theta0, self.beta = float(threshold), float(beta)
+
+    def forward(self, x: Tensor, state: ALIFState | None = None) -> tuple[Tensor, ALIFState]:
+        self._check(x)
+        v = state.v if state is not None else torch.zeros_like(x[0])
+        b = state.b if state is not None else torch.zeros_like(x[0])
+        spikes, mem = [], []
+        for t in range(x.shape[0]):
+            th = self.theta0 + self.beta * b
+            h = self.a * v + x[t]
+            s = spike(h - th, self.surrogate, self.alpha)
+            v = h - th * s.detach()
+            b = self.rho * b + (1 - self.rho) * s
+            spikes.append(s)
+            mem.append(h)
+        self.hook_membrane(torch.stack(mem))
+        return self.hook_spikes(torch.stack(spikes)), ALIFState(v, b)
+
+
+class _MultiBitSpike(torch.autograd.Function):
+    """``clip(floor(h / theta), 0, L)`` with a straight-through ``1/theta`` gradient on its support."""
+
+    @staticmethod
+    def forward(ctx, h: Tensor, theta: float, levels: int) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(h)
+        ctx.theta, ctx.levels = theta, levels
+        return torch.clamp(torch.floor(h / theta), 0, levels)
+
+    @staticmethod
+    def backward(ctx, g: Tensor):  # type: ignore[override]
+        (h,) = ctx.saved_tensors
+        inside = ((h >= 0) & (h < (ctx.levels + 1) * ctx.theta)).to(g.dtype)
+        return g * inside / ctx.theta, None, None
+
+
+class GIF(_SpikingBase):
+    """Generalised integrate-and-fire with multi-bit spikes (SpikeLLM's GIF neuron).
+
+    Each step emits an integer level ``s_t = clip(floor(h_t / theta), 0, 2^bits - 1)`` and soft-resets
+    ``v_t = h_t - theta s_t``; ``bits=1`` is the IF neuron. Over ``T`` steps a GIF neuron codes a
+    value in ``[0, T (2^bits - 1) theta]`` with resolution ``theta``, i.e. ``log2`` of the number of
+    levels per step in bits.
+    """
+
+    def __init__(self, features: int | Sequence[int], bits: int = 2, threshold: float = 1.0, tau_mem_ms: float = math.inf,
+                 dt_ms: float = 1.0) -> None:
+        super().__init__(features, "straight_through", None, False)
+        if bits < 1:
+            raise ValueError(f"bits must be >= 1, got {bits}.")
+        self.levels, self.theta = 2**bits - 1, float(threshold)
+        self.a = math.exp(-dt_ms / tau_mem_ms) if math.isfinite(tau_mem_ms) else 1.0
+
+    def forward(self, x: Tensor, state: LIFState | None = None) -> tuple[Tensor, LIFState]:
+        self._check(x)
+        v = state.v if state is not None else torch.zeros_like(x[0])
+        out = []
+        for t in range(x.shape[0]):
+            h = self.a * v + x[t]
+            s = _MultiBitSpike.apply(h, self.theta, self.levels)
+            v = h - self.theta * s
+            out.append(s)
+        return self.hook_spikes(torch.stack(out)), LIFState(v)
+
+
+class LI(nn.Module):
+    """Non-spiking leaky integrator read-out: ``v_t = a v_{t-1} + x_t``; output is the membrane sequence."""
+
+    def __init__(self, features: int | Sequence[int], tau_mem_ms: float = 10.0, dt_ms: float = 1.0) -> None:
+        super().__init__()
+        self.feature_shape = _as_shape(features)
+        self.a = math.exp(-dt_ms / tau_mem_ms) if math.isfinite(tau_mem_ms) else 1.0
+        self.hook_membrane = HookPoint()
+
+    def forward(self, x: Tensor, state: LIFState | None = None) -> tuple[Tensor, LIFState]:
+        check_time_first(x, self.feature_shape, "LI")
+        v = state.v if state is not None else torch.zeros_like(x[0])
+        # v_t = sum_k a^(t-k) x_k, computed as one matmul with the decay kernel (no Python loop)
+        T = x.shape[0]
+        idx = torch.arange(T, device=x.device)
+        K = torch.tril(self.a ** (idx[:, None] - idx[None, :]).clamp(min=0).to(x.dtype))
+        flat = x.reshape(T, -1)
+        mem = (K @ flat).reshape(x.shape) + (self.a ** (idx + 1).to(x.dtype)).view(T, *([1] * (x.dim() - 1))) * v
+        return self.hook_membrane(mem), LIFState(mem[-1])
+
+
+SPIKING_NEURONS.add("lif", LIF)
+SPIKING_NEURONS.add("plif", lambda features, **kw: LIF(features, **{**kw, "learn_tau": True}))
+SPIKING_NEURONS.add("if", IF)
+SPIKING_NEURONS.add("alif", ALIF)
+SPIKING_NEURONS.add("gif", GIF)
+SPIKING_NEURONS.add("li", LI)
+
+
+def make_neuron(name: str, features: int | Sequence[int], **kw) -> nn.Module:
+    """Build the registered spiking neuron ``name`` (``lif``, ``plif``, ``if``, ``alif``, ``gif``, ``li``)."""
+    return SPIKING_NEURONS.get(name)(features, **kw)
+
+
+def list_neurons() -> list[str]:
+    return SPIKING_NEURONS.names()
