@@ -1,0 +1,1 @@
+"""Adapters that make models from other libraries discoverable (optional extras; imported lazily)."""
