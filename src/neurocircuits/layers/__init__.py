@@ -5,3 +5,15 @@ from .hooks import UnknownHookPointError as UnknownHookPointError
 from .hooks import cache_activations as cache_activations
 from .hooks import hook_points as hook_points
 from .hooks import hooks as hooks
+from .cells import LTC as LTC
+from .cells import CfC as CfC
+from .cells import Wiring as Wiring
+from . import spiking as spiking
+from .spiking import ALIF as ALIF
+from .spiking import GIF as GIF
+from .spiking import IF as IF
+from .spiking import LI as LI
+from .spiking import LIF as LIF
+from .spiking import SpikingConv2d as SpikingConv2d
+from .spiking import SpikingLinear as SpikingLinear
+from .spiking import TimeAxisError as TimeAxisError

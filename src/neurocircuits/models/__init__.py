@@ -10,3 +10,5 @@ from ._registry import register_model as register_model
 
 # Family modules (each registers its models on import). Keep one line per family.
 from . import transformer as transformer  # noqa: F401
+from . import cells as cells  # noqa: F401
+from . import spiking as spiking  # noqa: F401

@@ -1,0 +1,12 @@
+"""Continuous-time and brain-inspired recurrent cells: LTC, CfC, wirings (NCP), and more."""
+
+from ._cfc import CfC as CfC
+from ._common import InputShapeError as InputShapeError
+from ._ltc import LTC as LTC
+from ._ltc import POSITIVITY as POSITIVITY
+from ._wiring import WIRINGS as WIRINGS
+from ._wiring import Wiring as Wiring
+from ._wiring import auto_ncp as auto_ncp
+from ._wiring import fully_connected as fully_connected
+from ._wiring import ncp as ncp
+from ._wiring import random_wiring as random_wiring

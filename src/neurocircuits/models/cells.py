@@ -1,0 +1,66 @@
+"""Continuous-time cell models: LTC, CfC and their Neural Circuit Policy (NCP) wired versions.
+
+Papers: Hasani et al., "Liquid Time-constant Networks", AAAI 2021 (LTC); Hasani et al.,
+"Closed-form continuous-time neural networks", Nat. Mach. Intell. 2022 (CfC); Lechner et al.,
+"Neural circuit policies enabling auditable autonomy", Nat. Mach. Intell. 2020 (NCP).
+
+LTC: ``C dv/dt = g_leak (E_leak - v) + sum_i w_i s(sigma_i (v_i - mu_i)) (E_i - v)``, solved by the
+fused semi-implicit step ``v <- (C/dt' v + g_leak E_leak + sum g E) / (C/dt' + g_leak + sum g)``.
+CfC: ``h' = tanh(f1(z)) (1 - s) + s tanh(f2(z))``, ``s = sigmoid(t_a(z) dt + t_b(z))``.
+Every model maps ``[batch, time, in_features] -> ([batch, time, out], state)``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..layers.cells import CfC, LTC, auto_ncp, ncp
+from ._registry import register_model
+
+_LTC = "Hasani et al. 2021, Liquid Time-constant Networks (AAAI)"
+_CFC = "Hasani et al. 2022, Closed-form continuous-time neural networks (Nat. Mach. Intell.)"
+_NCP = "Lechner et al. 2020, Neural circuit policies enabling auditable autonomy (Nat. Mach. Intell.)"
+
+
+@register_model("ltc", family="cells", paper=_LTC)
+def ltc(in_features: int = 2, units: int = 8, solver: str = "semi_implicit", unfolds: int = 6,
+        device: torch.device | str | None = None, dtype: torch.dtype | None = None, **kw) -> LTC:
+    """Fully connected LTC with ``units`` neurons, all of them outputs."""
+    return LTC(in_features, units, solver=solver, unfolds=unfolds, device=device, dtype=dtype, **kw)
+
+
+@register_model("ncp_ltc", family="cells", paper=f"{_LTC}; {_NCP}")
+def ncp_ltc(in_features: int = 2, inter: int = 6, command: int = 4, motor: int = 1, solver: str = "semi_implicit",
+            unfolds: int = 6, seed: int = 22222, sensory_fanout: int | None = None, inter_fanout: int | None = None,
+            recurrent_command_synapses: int | None = None, motor_fanin: int | None = None,
+            device: torch.device | str | None = None, dtype: torch.dtype | None = None, **kw) -> LTC:
+    """LTC neurons wired as an NCP (sensory -> inter -> command -> motor); outputs are the motors."""
+    wiring = ncp(in_features, inter, command, motor, sensory_fanout, inter_fanout, recurrent_command_synapses,
+                 motor_fanin, seed=seed)
+    return LTC(in_features, wiring, solver=solver, unfolds=unfolds, device=device, dtype=dtype, **kw)
+
+
+@register_model("auto_ncp_ltc", family="cells", paper=f"{_LTC}; {_NCP}")
+def auto_ncp_ltc(in_features: int = 2, units: int = 16, output_size: int = 1, sparsity: float = 0.5,
+                 seed: int = 22222, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 **kw) -> LTC:
+    """LTC over an NCP sized from the total unit count (ncps' ``AutoNCP(units, output_size)``)."""
+    return LTC(in_features, auto_ncp(in_features, units, output_size, sparsity, seed), device=device, dtype=dtype, **kw)
+
+
+@register_model("cfc", family="cells", paper=_CFC)
+def cfc(in_features: int = 2, units: int = 8, mode: str = "default", backbone_units: int = 32,
+        backbone_layers: int = 1, proj_size: int | None = None, device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None, **kw) -> CfC:
+    """Closed-form continuous-time cell with a backbone MLP."""
+    return CfC(in_features, units, mode=mode, backbone_units=backbone_units, backbone_layers=backbone_layers,
+               proj_size=proj_size, device=device, dtype=dtype, **kw)
+
+
+@register_model("ncp_cfc", family="cells", paper=f"{_CFC}; {_NCP}")
+def ncp_cfc(in_features: int = 2, inter: int = 6, command: int = 4, motor: int = 1, mode: str = "default",
+            seed: int = 22222, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+            **kw) -> CfC:
+    """CfC whose heads are masked by an NCP wiring (no backbone); outputs are the motor units."""
+    return CfC(in_features, ncp(in_features, inter, command, motor, seed=seed), mode=mode, backbone_layers=0,
+               device=device, dtype=dtype, **kw)
