@@ -1,0 +1,476 @@
+"""The patching engine: batched edge ablations on any model that declares its computation graph.
+
+In a patched run, reader ``r`` sees
+
+    input_r  -  sum_{w : (w, r) ablated}  (out_w(current run) - out_w(ablation source))
+
+applied at the reader's hook point, so any model that exposes its writers and readers as hook
+points can be patched without model-specific code. K ablation configurations (masks over edges,
+1 = ablated) are stacked along the batch axis and run in one forward pass of batch ``K * B``; the
+writer differences of the current run are kept in one buffer ``(n_writers, K, B, P, F)`` and each
+reader hook applies one einsum with its ``(K, U, R, P)`` slice of the masks. K is chunked so that a
+forward stays within a memory budget.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..layers.hooks import HookPoint, cache_activations, hook_points, hooks
+from ._index import DiscoveryError, GraphIndex, ReaderGroup, build_index
+from ._metrics import ABLATIONS, METRICS
+
+MaskSource = torch.Tensor | Callable[[int, int], torch.Tensor]
+
+
+class TaskNotPerformedWarning(UserWarning):
+    """The full model barely separates clean from ablated prompts, so a circuit for it is meaningless."""
+
+
+class TaskNotPerformedError(DiscoveryError):
+    """Raised instead of the warning when ``check="raise"``."""
+
+
+def _call(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    out = model(x)
+    if isinstance(out, tuple):  # recurrent contract: forward(x) -> (out, state)
+        out = out[0]
+    if not isinstance(out, torch.Tensor):
+        raise DiscoveryError(f"model forward returned {type(out).__name__}; discovery needs a tensor (or (tensor, state)).")
+    return out
+
+
+def _repeat(x: torch.Tensor, k: int) -> torch.Tensor:
+    return x.repeat((k,) + (1,) * (x.ndim - 1)) if k > 1 else x
+
+
+def _slice_head(x: torch.Tensor, head: int | None) -> torch.Tensor:
+    return x if head is None else x.select(2, head)
+
+
+class PatchEngine:
+    """Caches clean and ablation activations of a model on prompt pairs and runs patched forwards.
+
+    Args:
+        model: a discoverable model (``computation_graph()`` and ``forward``).
+        pairs: :class:`~neurocircuits.data.tasks.PromptPairs` (or any object with ``clean``,
+            ``corrupt``, ``answer``, ``wrong``, ``answer_pos``).
+        metric: a registered metric name (``list_metrics()``).
+        ablation: a registered ablation source (``list_ablations()``).
+        per_position: resolve every edge per token position (hook tensors must be (batch, pos, ...)).
+        seed: seed of the resampling generator.
+        memory_mb: memory budget of one batched forward; K configurations are chunked to fit.
+        progress: show tqdm progress bars for multi-chunk runs.
+    """
+
+    def __init__(self, model: nn.Module, pairs: Any, metric: str = "logit_diff", ablation: str = "corrupt",
+                 per_position: bool = False, seed: int = 0, memory_mb: float = 1024.0, progress: bool = True) -> None:
+        if not hasattr(model, "computation_graph"):
+            raise DiscoveryError(
+                f"{type(model).__name__} has no computation_graph() method; implement the discovery contract "
+                "(writer and reader nodes with hook names) to make it discoverable."
+            )
+        for name in ("clean", "corrupt", "answer", "wrong"):
+            if not hasattr(pairs, name):
+                raise DiscoveryError(f"pairs has no {name!r}; pass neurocircuits.data.tasks.PromptPairs.")
+        if tuple(pairs.clean.shape) != tuple(pairs.corrupt.shape):
+            raise DiscoveryError(
+                f"clean inputs have shape {tuple(pairs.clean.shape)} but corrupt inputs {tuple(pairs.corrupt.shape)}; "
+                "patching needs aligned clean/corrupt inputs of the same shape."
+            )
+        self.model = model
+        self.pairs = pairs
+        self.metric_name = metric
+        self.metric_fn = METRICS.get(metric)
+        self.metric_kind = METRICS.meta(metric).get("kind", "score")
+        self.ablation_name = ablation
+        ablate = ABLATIONS.get(ablation)
+        self.per_position = bool(per_position)
+        self.progress = progress
+        self.memory_bytes = float(memory_mb) * 2**20
+        self.index: GraphIndex = build_index(model.computation_graph())
+        self.B = int(pairs.clean.shape[0])
+        points = hook_points(model)
+        needed = {w.hook for w in self.index.writers} | {g.hook for g in self.index.groups}
+        missing = sorted(needed - set(points))
+        if missing:
+            raise DiscoveryError(
+                f"the computation graph names hook points {missing} that {type(model).__name__} does not have; "
+                f"its hook points are e.g. {list(points)[:8]}."
+            )
+        self.writer_hook_names = list(self.index.writer_hooks)
+        gen = torch.Generator().manual_seed(int(seed))
+        with torch.no_grad():
+            with cache_activations(model, None) as cache:
+                self.clean_out = _call(model, pairs.clean).detach()
+            clean_all = dict(cache)
+            with cache_activations(model, self.writer_hook_names) as cache:
+                self.corrupt_out = _call(model, pairs.corrupt).detach()
+            corrupt_w = dict(cache)
+        for hook in needed:
+            if hook not in clean_all:
+                raise DiscoveryError(f"hook point {hook!r} did not fire during the forward pass; the graph names a "
+                                     "hook the model never calls.")
+        clean_w = {h: clean_all[h] for h in self.writer_hook_names}
+        self.clean_hooks = clean_w
+        self.clean_readers = {g.hook: clean_all[g.hook] for g in self.index.groups}
+        self.reader_shapes = {g.hook: tuple(clean_all[g.hook].shape) for g in self.index.groups}
+        self.abl_hooks = ablate(clean_w, corrupt_w, gen)
+        self.n_pos = self._n_pos(clean_all)
+        self.P = self.n_pos if self.per_position else 1
+        self._layout()
+        self.clean_flat = [self._flat_writer(clean_w[w.hook], w.head) for w in self.index.writers]
+        self.abl_flat = [self._flat_writer(self.abl_hooks[w.hook], w.head) for w in self.index.writers]
+        per_example = sum(t.numel() * t.element_size() for t in clean_all.values()) / max(self.B, 1)
+        buf = sum(n * self.P * f for (p, f), n in zip(self.class_shapes, self.class_sizes)) * self.clean_out.element_size()
+        self.bytes_per_config = self.B * (3.0 * per_example + buf)
+        self.dtype = self.clean_flat[0].dtype
+        self.device = self.clean_out.device
+        self._metric_cache: dict[str, float] = {}
+
+    # -- layout -------------------------------------------------------------------------------
+    def _n_pos(self, cache: dict[str, torch.Tensor]) -> int:
+        if not self.per_position:
+            t = cache[self.index.writers[0].hook]
+            return int(t.shape[1]) if t.ndim >= 3 else 1
+        sizes = set()
+        for w in self.index.writers:
+            t = _slice_head(cache[w.hook], w.head)
+            if t.ndim < 3:
+                raise DiscoveryError(
+                    f"per_position=True needs (batch, pos, ...) activations, but writer {w.name!r} at hook "
+                    f"{w.hook!r} has shape {tuple(t.shape)}."
+                )
+            sizes.add(int(t.shape[1]))
+        if len(sizes) != 1:
+            raise DiscoveryError(f"per_position=True needs one position count; writers have {sorted(sizes)}.")
+        return sizes.pop()
+
+    def _flat(self, t: torch.Tensor) -> torch.Tensor:
+        """(N, ...) -> (N, P, F)."""
+        n = t.shape[0]
+        return t.reshape(n, self.P, -1)
+
+    def _flat_writer(self, t: torch.Tensor, head: int | None) -> torch.Tensor:
+        return self._flat(_slice_head(t, head))
+
+    def _layout(self) -> None:
+        idx = self.index
+        shapes: dict[tuple[int, int], int] = {}
+        self.wclass: list[int] = []
+        self.wlocal: list[int] = []
+        sizes: list[int] = []
+        for w in idx.writers:
+            t = _slice_head(self.clean_hooks[w.hook], w.head)
+            f = t[:1].numel() // self.P
+            key = (self.P, f)
+            if key not in shapes:
+                shapes[key] = len(shapes)
+                sizes.append(0)
+            c = shapes[key]
+            self.wclass.append(c)
+            self.wlocal.append(sizes[c])
+            sizes[c] += 1
+        self.class_shapes = list(shapes)
+        self.class_sizes = sizes
+        self.group_class: list[int] = []
+        self.group_slice: list[slice | torch.Tensor] = []
+        self.group_table: list[torch.Tensor] = []
+        for g in idx.groups:
+            classes = {self.wclass[u] for u in g.writers}
+            if len(classes) != 1:
+                raise DiscoveryError(
+                    f"the writers into hook {g.hook!r} have outputs of different sizes; writers into one reader "
+                    "must add into the same stream."
+                )
+            c = classes.pop()
+            local = [self.wlocal[u] for u in g.writers]
+            rshape = self.reader_shapes[g.hook]
+            rsl = rshape[:2] + rshape[3:] if g.heads[0] is not None else rshape
+            if math.prod(rsl[1:]) != self.class_shapes[c][0] * self.class_shapes[c][1]:
+                raise DiscoveryError(
+                    f"reader hook {g.hook!r} has per-reader shape {rsl[1:]} but its writers output "
+                    f"{self.class_shapes[c][0] * self.class_shapes[c][1]} values; a reader must equal a sum of writer outputs."
+                )
+            self.group_class.append(c)
+            if local == list(range(local[0], local[0] + len(local))):
+                self.group_slice.append(slice(local[0], local[0] + len(local)))
+            else:
+                self.group_slice.append(torch.tensor(local, dtype=torch.long))
+            table = g.edge_table.clone()
+            table[table < 0] = idx.n_edges
+            self.group_table.append(table)
+
+    @property
+    def n_configs_per_chunk(self) -> int:
+        return max(1, int(self.memory_bytes // max(self.bytes_per_config, 1.0)))
+
+    @property
+    def n_mask_edges(self) -> int:
+        return self.index.n_edges
+
+    def empty_mask(self, k: int) -> torch.Tensor:
+        """K all-zero masks (nothing ablated), shape (K, n_edges, P)."""
+        return torch.zeros(k, self.index.n_edges, self.P, dtype=self.dtype, device=self.device)
+
+    # -- patched forward -------------------------------------------------------------------
+    def _reader_delta_to_hook(self, g: ReaderGroup, gi: int, delta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        # delta (K, B, P, R, F) -> tensor shaped like x (N, ...)
+        n = x.shape[0]
+        r = len(g.readers)
+        d = delta.reshape(n, self.P, r, -1).permute(0, 2, 1, 3)  # (N, R, P, F)
+        if g.heads[0] is None:
+            return x - d.reshape(x.shape)
+        rest = x.shape[1:2] + x.shape[3:]
+        d = d.reshape((n, r) + tuple(rest)).movedim(1, 2)  # (N, pos, R, ...)
+        if list(g.heads) == list(range(x.shape[2])):
+            return x - d
+        full = torch.zeros_like(x)
+        full.index_copy_(2, torch.tensor(g.heads, device=x.device), d)
+        return x - full
+
+    def _patch_hooks(self, mask: torch.Tensor) -> list[tuple[str, Callable[..., Any]]]:
+        k = mask.shape[0]
+        idx = self.index
+        B = self.B
+        bufs = [torch.empty(n, k, B, p, f, dtype=self.dtype, device=self.device)
+                for (p, f), n in zip(self.class_shapes, self.class_sizes)]
+        fired: dict[str, int] = {}
+        m_pad = torch.cat([mask, torch.zeros_like(mask[:, :1])], dim=1)  # (K, E+1, P)
+        written = [False] * idx.n_writers
+
+        def writer_fn(hook: str) -> Callable[..., Any]:
+            ws = idx.writer_hooks[hook]
+
+            def fn(x: torch.Tensor, point: HookPoint) -> None:
+                for w in ws:
+                    if written[w]:
+                        raise DiscoveryError(
+                            f"hook point {hook!r} fired twice in one forward pass; discovery needs one hook point per "
+                            "writer/reader instance (unroll recurrent steps into separate hook points)."
+                        )
+                    written[w] = True
+                    val = _slice_head(x, idx.writers[w].head).reshape(k, B, self.P, -1)
+                    bufs[self.wclass[w]][self.wlocal[w]] = val - self.abl_flat[w]
+                return None
+
+            return fn
+
+        def reader_fn(gi: int) -> Callable[..., Any]:
+            g = idx.groups[gi]
+
+            def fn(x: torch.Tensor, point: HookPoint) -> torch.Tensor | None:
+                fired[g.hook] = fired.get(g.hook, 0) + 1
+                if fired[g.hook] > 1:
+                    raise DiscoveryError(
+                        f"reader hook {g.hook!r} fired twice in one forward pass; discovery needs one hook point per "
+                        "reader instance (unroll recurrent steps into separate hook points)."
+                    )
+                m_g = m_pad[:, self.group_table[gi]]  # (K, U, R, P)
+                if not bool(m_g.any()):
+                    return None
+                for u in g.writers:
+                    if not written[u]:
+                        raise DiscoveryError(
+                            f"writer {idx.writers[u].name!r} feeds reader {idx.readers[g.readers[0]].name!r} but had not "
+                            "run when the reader was read; the graph's edges must follow the order of execution."
+                        )
+                d_g = bufs[self.group_class[gi]][self.group_slice[gi]]  # (U, K, B, P, F)
+                delta = torch.einsum("kurp,ukbpf->kbprf", m_g, d_g)
+                return self._reader_delta_to_hook(g, gi, delta, x)
+
+            return fn
+
+        fns: list[tuple[str, Callable[..., Any]]] = []
+        for gi, g in enumerate(idx.groups):
+            fns.append((g.hook, reader_fn(gi)))
+        for hook in idx.writer_hooks:
+            fns.append((hook, writer_fn(hook)))
+        return fns
+
+    def patched_output(self, mask: torch.Tensor, inputs: torch.Tensor | None = None) -> torch.Tensor:
+        """Outputs ``(K, B, ...)`` of K patched runs (one batched forward; no chunking).
+
+        Args:
+            mask: (K, n_edges, P) with 1 where an edge is ablated (fractions interpolate).
+            inputs: model inputs (default: the clean prompts).
+        """
+        mask = self._check_mask(mask)
+        k = mask.shape[0]
+        x = self.pairs.clean if inputs is None else inputs
+        with torch.no_grad(), hooks(self.model, self._patch_hooks(mask)):
+            out = _call(self.model, _repeat(x, k))
+        return out.reshape((k, self.B) + tuple(out.shape[1:]))
+
+    def _check_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        if mask.ndim == 2:
+            mask = mask.unsqueeze(-1)
+        if mask.ndim != 3 or mask.shape[1] != self.index.n_edges or mask.shape[2] not in (1, self.P):
+            raise DiscoveryError(
+                f"mask must have shape (K, {self.index.n_edges}, {self.P}) (K configurations x edges x positions), "
+                f"got {tuple(mask.shape)}."
+            )
+        if mask.shape[2] != self.P:
+            mask = mask.expand(-1, -1, self.P)
+        return mask.to(dtype=self.dtype, device=self.device)
+
+    def run_masks(self, masks: MaskSource, n: int | None = None, desc: str = "patching") -> torch.Tensor:
+        """Metric (K,) of K patched runs, chunked to the memory budget.
+
+        Args:
+            masks: a (K, n_edges, P) tensor, or a function ``(start, stop) -> masks[start:stop]`` that
+                builds chunks lazily (then ``n`` gives K).
+        """
+        if isinstance(masks, torch.Tensor):
+            total = masks.shape[0]
+            get = lambda a, b: masks[a:b]  # noqa: E731
+        else:
+            if n is None:
+                raise DiscoveryError("run_masks with a mask function needs n (the number of configurations).")
+            total, get = n, masks
+        chunk = self.n_configs_per_chunk
+        starts = range(0, total, chunk)
+        values = []
+        bar = _progress(starts, desc, self.progress and len(starts) > 1)
+        for a in bar:
+            b = min(a + chunk, total)
+            out = self.patched_output(get(a, b))
+            values.append(self.metric(out))
+        return torch.cat(values) if values else torch.zeros(0)
+
+    def metric(self, out: torch.Tensor) -> torch.Tensor:
+        """The metric of stacked outputs (K, B, ...) -> (K,)."""
+        return self.metric_fn(out, self.pairs, self.clean_out).detach().to(torch.float64)
+
+    # -- reference values ------------------------------------------------------------------
+    @property
+    def m_full(self) -> float:
+        if "full" not in self._metric_cache:
+            self._metric_cache["full"] = float(self.metric(self.clean_out.unsqueeze(0))[0])
+        return self._metric_cache["full"]
+
+    @property
+    def m_corrupt(self) -> float:
+        if "corrupt" not in self._metric_cache:
+            self._metric_cache["corrupt"] = float(self.metric(self.corrupt_out.unsqueeze(0))[0])
+        return self._metric_cache["corrupt"]
+
+    @property
+    def m_ablated(self) -> float:
+        """Metric with every edge ablated."""
+        if "ablated" not in self._metric_cache:
+            mask = torch.ones(1, self.index.n_edges, self.P, dtype=self.dtype, device=self.device)
+            self._metric_cache["ablated"] = float(self.run_masks(mask)[0])
+        return self._metric_cache["ablated"]
+
+    def check_task(self, mode: str = "warn", min_gap: float = 0.05) -> None:
+        """Check that the full model performs the task: its metric clearly differs from the ablated one.
+
+        The gap must exceed ``min_gap`` times the larger magnitude (and 1e-6).
+        """
+        if mode == "off":
+            return
+        if mode not in ("warn", "raise"):
+            raise DiscoveryError(f"check must be 'warn', 'raise' or 'off', not {mode!r}.")
+        full, abl = self.m_full, self.m_ablated
+        gap = abs(full - abl)
+        need = max(1e-6, min_gap * max(abs(full), abs(abl)))
+        problem = None
+        if not math.isfinite(full) or not math.isfinite(abl):
+            problem = f"the metric is not finite (full model {full}, ablated {abl})"
+        elif gap < need:
+            problem = (f"the full model's {self.metric_name} is {full:.4g} and with every edge ablated "
+                       f"({self.ablation_name}) it is {abl:.4g}: a gap of {gap:.3g} < {need:.3g}")
+        elif self.metric_name == "logit_diff" and full <= 0:
+            problem = (f"the full model's mean logit difference is {full:.4g} <= 0: it does not prefer the answer "
+                       "over the wrong token")
+        if problem is None:
+            return
+        msg = (f"{problem}. The model does not perform this task, so a circuit for it is meaningless; "
+               "check the model was trained on the task and that the prompts/answers match it.")
+        if mode == "raise":
+            raise TaskNotPerformedError(msg)
+        warnings.warn(msg, TaskNotPerformedWarning, stacklevel=3)
+
+    # -- gradients -------------------------------------------------------------------------
+    def reader_grads(self, k: int = 1, writer_patch: Callable[[str, torch.Tensor, int], torch.Tensor] | None = None,
+                     inputs: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Gradient of the summed metric over K stacked runs w.r.t. every reader group's input.
+
+        Args:
+            k: number of stacked copies of the batch (e.g. integration steps).
+            writer_patch: optional ``fn(hook, activation (K*B, ...), k) -> new activation`` applied at
+                every writer hook (used for integrated gradients).
+        Returns:
+            per reader group, the gradient summed over the K copies, shape (B, P, R, F).
+        """
+        if not METRICS.meta(self.metric_name).get("differentiable", True):
+            raise DiscoveryError(
+                f"metric {self.metric_name!r} is not differentiable, so gradient methods (eap, eap_ig, ...) cannot "
+                "use it; use logit_diff, prob or kl_divergence."
+            )
+        idx = self.index
+        eps: list[torch.Tensor] = [None] * len(idx.groups)  # type: ignore[list-item]
+
+        def reader_fn(gi: int) -> Callable[..., Any]:
+            def fn(x: torch.Tensor, point: HookPoint) -> torch.Tensor:
+                e = torch.zeros_like(x, requires_grad=True)
+                eps[gi] = e
+                return x + e
+
+            return fn
+
+        fns: list[tuple[str, Callable[..., Any]]] = [(g.hook, reader_fn(gi)) for gi, g in enumerate(idx.groups)]
+        if writer_patch is not None:
+            for hook in idx.writer_hooks:
+                fns.append((hook, (lambda h: lambda x, point: writer_patch(h, x, k))(hook)))
+        x = self.pairs.clean if inputs is None else inputs
+        with torch.enable_grad(), hooks(self.model, fns):
+            out = _call(self.model, _repeat(x, k))
+            out = out.reshape((k, self.B) + tuple(out.shape[1:]))
+            total = self.metric_fn(out, self.pairs, self.clean_out).sum()
+            if not total.requires_grad:
+                raise DiscoveryError("the metric does not depend on the model's activations through autograd.")
+            missing = [idx.groups[i].hook for i, e in enumerate(eps) if e is None]
+            if missing:
+                raise DiscoveryError(f"reader hooks {missing} did not fire in the forward pass.")
+            grads = torch.autograd.grad(total, eps, allow_unused=True)
+        result = []
+        for gi, (g, gr) in enumerate(zip(idx.groups, grads)):
+            if gr is None:
+                gr = torch.zeros_like(eps[gi])
+            result.append(self._hook_to_group_layout(g, gr.detach(), k).sum(0))
+        return result
+
+    def _hook_to_group_layout(self, g: ReaderGroup, t: torch.Tensor, k: int) -> torch.Tensor:
+        """Hook tensor (K*B, ...) -> (K, B, P, R, F)."""
+        n = t.shape[0]
+        if g.heads[0] is None:
+            t = t.reshape(n, 1, -1)
+        else:
+            t = t.index_select(2, torch.tensor(g.heads, device=t.device)).movedim(2, 1).reshape(n, len(g.heads), -1)
+        t = t.reshape(n, t.shape[1], self.P, -1).permute(0, 2, 1, 3)  # (N, P, R, F)
+        return t.reshape((k, self.B) + tuple(t.shape[1:]))
+
+    def attribution_scores(self, grads: list[torch.Tensor]) -> torch.Tensor:
+        """Edge scores (n_edges, P): (ablation - clean) writer outputs dotted with reader gradients."""
+        scores = torch.zeros(self.index.n_edges + 1, self.P, dtype=torch.float64, device=self.device)
+        for gi, g in enumerate(self.index.groups):
+            diff = torch.stack([self.abl_flat[u] - self.clean_flat[u] for u in g.writers])  # (U, B, P, F)
+            s = torch.einsum("ubpf,bprf->urp", diff.double(), grads[gi].double())  # (U, R, P)
+            scores.index_put_((self.group_table[gi].flatten(),), s.reshape(-1, self.P), accumulate=True)
+        return scores[:-1]
+
+
+def _progress(it: Any, desc: str, enabled: bool) -> Any:
+    if not enabled:
+        return it
+    from tqdm.auto import tqdm
+
+    return tqdm(it, desc=desc, leave=False)
