@@ -17,3 +17,8 @@ from .spiking import LIF as LIF
 from .spiking import SpikingConv2d as SpikingConv2d
 from .spiking import SpikingLinear as SpikingLinear
 from .spiking import TimeAxisError as TimeAxisError
+from . import memories as memories
+from .memories import DenseHebbianMemory as DenseHebbianMemory
+from .memories import HopfieldLayer as HopfieldLayer
+from .memories import HopfieldNetwork as HopfieldNetwork
+from .memories import ModernHopfield as ModernHopfield

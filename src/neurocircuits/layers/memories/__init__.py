@@ -1,0 +1,16 @@
+"""Associative and external memories: Hopfield (classical, dense, modern), SDM, outer-product
+memories, memory networks."""
+
+from ._binary import NonBinaryPatternError as NonBinaryPatternError
+from ._binary import check_binary as check_binary
+from ._dense import DenseHebbianConfig as DenseHebbianConfig
+from ._dense import DenseHebbianMemory as DenseHebbianMemory
+from ._dense import noisy_examples as noisy_examples
+from ._dense import predicted_archetype_overlap as predicted_archetype_overlap
+from ._hopfield import HOPFIELD_RULES as HOPFIELD_RULES
+from ._hopfield import HopfieldConfig as HopfieldConfig
+from ._hopfield import HopfieldNetwork as HopfieldNetwork
+from ._hopfield import overlap as overlap
+from ._modern import HopfieldLayer as HopfieldLayer
+from ._modern import ModernHopfield as ModernHopfield
+from ._modern import lse as lse
