@@ -1,0 +1,361 @@
+"""Circuit discovery: neurocircuits vs auto-circuit (and a TransformerLens hook sweep), same model, same data.
+
+Run with the bench environment and one intra-op thread:
+
+    OMP_NUM_THREADS=1 /work/venvs/bench/bin/python bench/discovery.py [--sizes small,medium] [--repeats 3]
+
+Both sides use one TransformerLens 2.x ``HookedTransformer`` (random weights, built from a config
+in code, configured with split q/k/v inputs and per-head results) and the same prompt pairs
+(induction-style sequences: the second half repeats the first; the corrupt prompt re-draws the first
+half). neurocircuits drives the model through ``models.adapters.transformer_lens.TLAdapter``;
+auto-circuit through ``patchable_model(..., factorized=True, separate_qkv=True)``. The edge graphs
+are identical (small: 110 edges, medium: 1,519 edges) and are matched edge by edge.
+
+Timed (median of ``--repeats`` runs, ``time.perf_counter``):
+
+- EAP (logit difference, corrupt ablation) vs auto-circuit ``mask_gradient_prune_scores`` with
+  ``mask_val=0``;
+- EAP-IG with 5 steps vs auto-circuit's ``integrated_grad_samples=5``;
+- exact edge patching (each edge ablated alone) vs a loop over auto-circuit's patch masks, one
+  patched forward per edge (for medium, a sample of edges is timed and extrapolated; reported);
+- ACDC with the same tau and the KL-divergence target vs auto-circuit ``acdc_prune_scores``;
+- node patching (each writer's output replaced by its corrupt value) vs a TransformerLens
+  ``run_with_hooks`` sweep.
+
+Agreement: Spearman rank correlation of |score| over the matched edges (nodes for node patching),
+and edge IoU of the ACDC circuits. Results go to ``bench/results/discovery.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+warnings.filterwarnings("ignore")
+
+from neurocircuits.data.tasks import PromptPairs  # noqa: E402
+from neurocircuits.graph import write_atomic  # noqa: E402
+from neurocircuits.models.adapters.transformer_lens import TLAdapter, tiny_tl_model  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "discovery.json"
+
+SIZES: dict[str, dict[str, Any]] = {
+    "small": dict(n_layers=2, n_heads=4, d_model=64, n_pos=16, batch=32, exact_sample=None),
+    "medium": dict(n_layers=4, n_heads=8, d_model=128, n_pos=24, batch=32, exact_sample=60),
+}
+D_VOCAB = 50
+
+
+# -- data and models -------------------------------------------------------------------------------
+def make_pairs(batch: int, n_pos: int, seed: int = 0) -> PromptPairs:
+    """Induction-style pairs: clean = [x, x][:n_pos]; corrupt re-draws the first half."""
+    g = torch.Generator().manual_seed(seed)
+    half = (n_pos + 1) // 2
+    first = torch.randint(0, D_VOCAB, (batch, half), generator=g)
+    clean = torch.cat([first, first], dim=1)[:, :n_pos]
+    other = torch.randint(0, D_VOCAB, (batch, half), generator=g)
+    corrupt = torch.cat([other, clean[:, half:]], dim=1)[:, :n_pos]
+    answer = clean[:, n_pos - half].clone()  # what induction predicts after the last token
+    wrong = (answer + 1 + torch.randint(0, D_VOCAB - 1, (batch,), generator=g)) % D_VOCAB
+    return PromptPairs(clean, corrupt, answer, wrong)
+
+
+def build_models(size: str, seed: int = 0) -> tuple[Any, Any, Any]:
+    cfg = SIZES[size]
+    kw = dict(n_layers=cfg["n_layers"], n_heads=cfg["n_heads"], d_model=cfg["d_model"], d_vocab=D_VOCAB,
+              n_ctx=max(64, cfg["n_pos"]), seed=seed)
+    ours, theirs, plain = tiny_tl_model(**kw), tiny_tl_model(**kw), tiny_tl_model(**kw)
+    for other in (theirs, plain):
+        for (k, a), (_, b) in zip(ours.state_dict().items(), other.state_dict().items()):
+            if not torch.equal(a, b):
+                raise RuntimeError(f"TransformerLens models built with one seed differ at {k}.")
+    return TLAdapter(ours), theirs, plain
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any, list[float]]:
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out, times
+
+
+# -- neurocircuits side -----------------------------------------------------------------------------
+def ours_method(model: Any, pairs: PromptPairs, method: str, metric: str = "logit_diff", **kw: Any) -> dict:
+    """Score with one registered method: engine (clean/corrupt caches) + method, no curve/selection."""
+    from neurocircuits.discover._engine import PatchEngine
+    from neurocircuits.discover._methods import METHODS
+
+    engine = PatchEngine(model, pairs, metric=metric, ablation="corrupt", progress=False)
+    out = METHODS.get(method)(engine, **kw)
+    scores = out.scores.detach()[:, 0].double().numpy()
+    edges = {e.key[:3]: float(s) for e, s in zip(engine.index.edges, scores)}
+    kept = None
+    if out.circuit is not None:
+        kept = {e.key[:3] for e, k in zip(engine.index.edges, out.circuit.reshape(len(engine.index.edges), -1)[:, 0]) if k}
+    return {"edges": edges, "nodes": out.node_scores, "kept": kept, "info": dict(out.info)}
+
+
+# -- auto-circuit side ------------------------------------------------------------------------------
+def ac_setup(tl_model: Any, pairs: PromptPairs) -> tuple[Any, Any]:
+    from auto_circuit.data import PromptDataLoader, PromptDataset
+    from auto_circuit.utils.graph_utils import patchable_model
+
+    ds = PromptDataset(pairs.clean, pairs.corrupt, [a.view(1) for a in pairs.answer], [w.view(1) for w in pairs.wrong])
+    loader = PromptDataLoader(ds, seq_len=None, diverge_idx=0, batch_size=len(pairs), shuffle=False)
+    pm = patchable_model(tl_model, factorized=True, slice_output="last_seq", separate_qkv=True,
+                         device=torch.device("cpu"))
+    return pm, loader
+
+
+def ac_edge_key(edge: Any) -> tuple[str, str, str]:
+    """auto-circuit Edge -> neurocircuits (source, target, kind)."""
+    s_mod, d_mod = edge.src.module_name, edge.dest.module_name
+    s_layer = int(s_mod.split(".")[1]) if s_mod.startswith("blocks.") else None
+    if s_mod == "blocks.0.hook_resid_pre":
+        src = "embed"
+    elif s_mod.endswith("attn.hook_result"):
+        src = f"a{s_layer}.h{edge.src.head_idx}"
+    elif s_mod.endswith("hook_mlp_out"):
+        src = f"m{s_layer}"
+    else:
+        raise KeyError(s_mod)
+    d_layer = int(d_mod.split(".")[1])
+    for inp in ("q", "k", "v"):
+        if d_mod.endswith(f"hook_{inp}_input"):
+            return src, f"a{d_layer}.h{edge.dest.head_idx}.{inp}", inp
+    if d_mod.endswith("hook_mlp_in"):
+        return src, f"m{d_layer}.in", "mlp"
+    if d_mod.endswith("hook_resid_post"):
+        return src, "logits", "resid"
+    raise KeyError(d_mod)
+
+
+def ac_scores(pm: Any, prune_scores: dict[str, torch.Tensor]) -> dict[tuple[str, str, str], float]:
+    return {ac_edge_key(e): float(prune_scores[e.dest.module_name][e.patch_idx]) for e in pm.edges}
+
+
+def ac_eap(pm: Any, loader: Any, ig_steps: int | None = None) -> dict:
+    from auto_circuit.prune_algos.mask_gradient import mask_gradient_prune_scores
+
+    if ig_steps is None:
+        ps = mask_gradient_prune_scores(pm, loader, None, grad_function="logit", answer_function="avg_diff", mask_val=0.0)
+    else:
+        ps = mask_gradient_prune_scores(pm, loader, None, grad_function="logit", answer_function="avg_diff",
+                                        integrated_grad_samples=ig_steps)
+    return ac_scores(pm, ps)
+
+
+def _logit_diff(logits: torch.Tensor, pairs: PromptPairs) -> float:
+    idx = torch.arange(len(pairs))
+    return float((logits[idx, pairs.answer] - logits[idx, pairs.wrong]).mean())
+
+
+def ac_exact(pm: Any, pairs: PromptPairs, edges: list[Any]) -> dict:
+    """One auto-circuit patched forward per edge: that edge alone takes its corrupt value."""
+    from auto_circuit.utils.ablation_activations import src_ablations
+    from auto_circuit.utils.graph_utils import patch_mode, set_all_masks
+
+    out: dict[tuple[str, str, str], float] = {}
+    with torch.inference_mode():
+        base = _logit_diff(pm(pairs.clean)[pm.out_slice], pairs)
+    patch_src = src_ablations(pm, pairs.corrupt)
+    set_all_masks(pm, val=0.0)
+    with patch_mode(pm, patch_src):
+        for edge in edges:
+            edge.patch_mask(pm).data[edge.patch_idx] = 1.0
+            with torch.inference_mode():
+                logits = pm(pairs.clean)[pm.out_slice]
+            edge.patch_mask(pm).data[edge.patch_idx] = 0.0
+            out[ac_edge_key(edge)] = _logit_diff(logits, pairs) - base
+    return out
+
+
+def ac_acdc(pm: Any, loader: Any, tau: float) -> set[tuple[str, str, str]]:
+    import math
+
+    from auto_circuit.prune_algos.ACDC import acdc_prune_scores
+
+    mant, exp = _mant_exp(tau)
+    ps = acdc_prune_scores(pm, loader, None, tao_exps=[exp], tao_bases=[mant])
+    return {ac_edge_key(e) for e in pm.edges if math.isinf(float(ps[e.dest.module_name][e.patch_idx]))}
+
+
+def _mant_exp(tau: float) -> tuple[int, int]:
+    exp = int(np.floor(np.log10(tau)))
+    mant = tau / 10**exp
+    if abs(mant - round(mant)) > 1e-9:
+        raise ValueError(f"auto-circuit takes tau = base * 10**exp with an integer base; {tau} is not one.")
+    return int(round(mant)), exp
+
+
+# -- TransformerLens node sweep ---------------------------------------------------------------------
+def tl_node_sweep(tl_model: Any, pairs: PromptPairs) -> dict[str, float]:
+    cfg = tl_model.cfg
+    with torch.inference_mode():
+        base = _logit_diff(tl_model(pairs.clean)[:, -1], pairs)
+        _, cache = tl_model.run_with_cache(pairs.corrupt)
+    out: dict[str, float] = {}
+
+    def run(name: str, hook_name: str, head: int | None) -> None:
+        corrupt = cache[hook_name]
+
+        def hook(x: torch.Tensor, hook: Any) -> torch.Tensor:
+            if head is None:
+                return corrupt
+            x = x.clone()
+            x[:, :, head] = corrupt[:, :, head]
+            return x
+
+        with torch.inference_mode():
+            logits = tl_model.run_with_hooks(pairs.clean, fwd_hooks=[(hook_name, hook)])[:, -1]
+        out[name] = _logit_diff(logits, pairs) - base
+
+    run("embed", "blocks.0.hook_resid_pre", None)
+    for layer in range(cfg.n_layers):
+        for h in range(cfg.n_heads):
+            run(f"a{layer}.h{h}", f"blocks.{layer}.attn.hook_result", h)
+        if not cfg.attn_only:
+            run(f"m{layer}", f"blocks.{layer}.hook_mlp_out", None)
+    return out
+
+
+# -- comparison -------------------------------------------------------------------------------------
+def spearman_abs(a: dict, b: dict) -> float:
+    from scipy.stats import spearmanr
+
+    keys = sorted(set(a) & set(b))
+    if len(keys) != len(a) or len(keys) != len(b):
+        raise RuntimeError(f"edge sets differ: {len(a)} vs {len(b)} edges, {len(keys)} in common.")
+    x = np.abs([a[k] for k in keys])
+    y = np.abs([b[k] for k in keys])
+    return float(spearmanr(x, y).statistic)
+
+
+def max_abs_diff(a: dict, b: dict, sign: float = 1.0) -> float:
+    return float(max(abs(a[k] - sign * b[k]) for k in a))
+
+
+def bench_size(size: str, repeats: int, taus: dict[str, float]) -> dict[str, Any]:
+    cfg = SIZES[size]
+    ours_model, ac_model, plain_tl = build_models(size)
+    pairs = make_pairs(cfg["batch"], cfg["n_pos"])
+    n_edges = ours_model.computation_graph().n_edges
+    pm, loader = ac_setup(ac_model, pairs)
+    if len(pm.edges) != n_edges:
+        raise RuntimeError(f"auto-circuit has {len(pm.edges)} edges, neurocircuits {n_edges}.")
+    print(f"\n== {size}: {cfg['n_layers']} layers, {cfg['n_heads']} heads, d_model {cfg['d_model']}, "
+          f"{cfg['n_pos']} tokens, batch {cfg['batch']}: {n_edges} edges", flush=True)
+    rows: dict[str, Any] = {}
+
+    def record(name: str, t_ours: float, t_peer: float, agree: dict[str, float], note: str = "") -> None:
+        ratio = t_peer / t_ours
+        rows[name] = {"ours_s": t_ours, "peer_s": t_peer, "speedup": ratio, **agree, **({"note": note} if note else {})}
+        agree_s = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in agree.items())
+        print(f"{name:<14} ours {t_ours:8.3f} s   peer {t_peer:8.3f} s   peer/ours {ratio:6.2f}x   {agree_s}"
+              + (f"   ({note})" if note else ""), flush=True)
+
+    # EAP
+    t_o, o, _ = timed(lambda: ours_method(ours_model, pairs, "eap"), repeats)
+    t_p, p, _ = timed(lambda: ac_eap(pm, loader), repeats)
+    record("eap", t_o, t_p, {"spearman_abs": spearman_abs(o["edges"], p)})
+    # EAP-IG, 5 steps
+    for over in ("activations", "inputs"):
+        t_o, o, _ = timed(lambda: ours_method(ours_model, pairs, "eap_ig", steps=5, over=over), repeats)
+        if over == "activations":
+            t_p, p_ig, _ = timed(lambda: ac_eap(pm, loader, ig_steps=5), repeats)
+        record(f"eap_ig5_{over[:3]}", t_o, t_p, {"spearman_abs": spearman_abs(o["edges"], p_ig)})
+    # exact edge patching
+    t_o, o, _ = timed(lambda: ours_method(ours_model, pairs, "edge_patching"), repeats)
+    edges = sorted(pm.edges, key=lambda e: (e.dest.module_name, e.patch_idx))
+    sample = cfg["exact_sample"]
+    if sample is None or sample >= len(edges):
+        t_p, p, _ = timed(lambda: ac_exact(pm, pairs, edges), max(1, repeats // 2))
+        record("edge_patching", t_o, t_p, {"spearman_abs": spearman_abs(o["edges"], p),
+                                           "max_abs_diff": max_abs_diff(o["edges"], p)})
+    else:
+        step = len(edges) / sample
+        chosen = [edges[int(i * step)] for i in range(sample)]
+        t_s, p, _ = timed(lambda: ac_exact(pm, pairs, chosen), 1)
+        t_p = t_s * len(edges) / sample
+        sub = {k: o["edges"][k] for k in p}
+        record("edge_patching", t_o, t_p, {"spearman_abs_sample": spearman_abs(sub, p),
+                                           "max_abs_diff_sample": max_abs_diff(sub, p)},
+               note=f"auto-circuit timed on {sample} of {len(edges)} edges ({t_s:.2f} s) and extrapolated")
+    # ACDC, same tau, KL divergence
+    tau = taus[size]
+    t_o, o, _ = timed(lambda: ours_method(ours_model, pairs, "acdc", metric="kl_divergence", threshold=tau),
+                      max(1, repeats // 2))
+    t_p, kept_p, _ = timed(lambda: ac_acdc(pm, loader, tau), 1)
+    kept_o = o["kept"] or set()
+    iou = len(kept_o & kept_p) / max(1, len(kept_o | kept_p))
+    record("acdc", t_o, t_p, {"tau": tau, "kept_ours": len(kept_o), "kept_peer": len(kept_p), "edge_iou": iou})
+    # node patching vs TransformerLens hook sweep
+    t_o, o, _ = timed(lambda: ours_method(ours_model, pairs, "node_patching"), repeats)
+    t_p, p, _ = timed(lambda: tl_node_sweep(plain_tl, pairs), repeats)
+    nodes = o["nodes"] or {}
+    record("node_patching", t_o, t_p, {"spearman_abs": spearman_abs(nodes, p), "max_abs_diff": max_abs_diff(nodes, p)},
+           note="peer = TransformerLens run_with_hooks sweep")
+    return {"config": {k: v for k, v in cfg.items()}, "n_edges": n_edges, "methods": rows}
+
+
+def versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("torch", "numpy", "neurocircuits", "auto-circuit", "transformer-lens"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="small,medium")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--tau-small", type=float, default=1e-4)
+    ap.add_argument("--tau-medium", type=float, default=1e-4)
+    ap.add_argument("--out", default=str(RESULTS))
+    args = ap.parse_args(argv)
+    try:
+        import auto_circuit  # noqa: F401
+        import transformer_lens  # noqa: F401
+    except ImportError as err:
+        sys.exit(f"bench/discovery.py needs the bench extra (auto-circuit, transformer-lens<3): {err}")
+    taus = {"small": args.tau_small, "medium": args.tau_medium}
+    out: dict[str, Any] = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
+                    "torch_threads": torch.get_num_threads()},
+        "versions": versions(),
+        "protocol": "median over repeats; speedup = peer seconds / ours seconds; agreement = Spearman of |score|",
+        "sizes": {},
+    }
+    for size in [s.strip() for s in args.sizes.split(",") if s.strip()]:
+        out["sizes"][size] = bench_size(size, args.repeats, taus)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(args.out, json.dumps(out, indent=1))
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
