@@ -126,14 +126,16 @@ class PlantedResidualMLP(nn.Module):
 def planted_mlp_pairs(n: int = 32, n_in: int = 4, seed: int = 0, dtype: torch.dtype = torch.float32):  # type: ignore[no-untyped-def]
     """Clean/corrupt inputs for :class:`PlantedResidualMLP`: the signal's sign flips, the noise is redrawn.
 
-    Clean prompts have a positive signal (answer class 0), corrupt ones the negated signal.
+    The clean signal has a random sign and magnitude in [0.5, 1.5]; the answer is class 0 for a
+    positive signal, 1 for a negative one; the corrupt input carries the negated signal.
     """
     from ..data.tasks import PromptPairs
 
     gen = torch.Generator().manual_seed(seed)
-    mag = 0.5 + torch.rand(n, generator=gen)
+    sign = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
+    sig = sign * (0.5 + torch.rand(n, generator=gen))
     clean = torch.randn(n, n_in, generator=gen)
     corrupt = torch.randn(n, n_in, generator=gen)
-    clean[:, 0], corrupt[:, 0] = mag, -mag
-    zeros, ones = torch.zeros(n, dtype=torch.long), torch.ones(n, dtype=torch.long)
-    return PromptPairs(clean.to(dtype), corrupt.to(dtype), zeros, ones)
+    clean[:, 0], corrupt[:, 0] = sig, -sig
+    answer = (sign < 0).long()
+    return PromptPairs(clean.to(dtype), corrupt.to(dtype), answer, 1 - answer)

@@ -1,0 +1,178 @@
+"""Discovery methods, evaluation and the discover() API on a planted non-transformer and a tiny transformer."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from neurocircuits import discover
+from neurocircuits.data.tasks import PromptPairs
+from neurocircuits.discover import DiscoveryError, PatchEngine, PlantedResidualMLP, planted_mlp_pairs
+from neurocircuits.graph import CircuitGraph
+from neurocircuits.models.transformer import HookedTransformer, TransformerConfig
+
+
+@pytest.fixture(scope="module")
+def planted() -> tuple[PlantedResidualMLP, PromptPairs, CircuitGraph]:
+    model = PlantedResidualMLP(n_blocks=6, seed=1)
+    return model, planted_mlp_pairs(32, seed=2), model.planted_circuit()
+
+
+@pytest.mark.parametrize("method", ["edge_patching", "eap", "eap_ig", "acdc"])
+@pytest.mark.parametrize("ablation", ["corrupt", "mean", "zero", "resample"])
+def test_methods_find_the_planted_route_in_a_residual_mlp(planted, method: str, ablation: str) -> None:
+    """Non-transformer with a known route: 3 of 28 edges carry the signal, the rest have exactly no effect."""
+    model, pairs, truth = planted
+    result = discover.discover(model, pairs, method=method, ablation=ablation, progress=False)
+    assert discover.roc_auc(result.scores, truth) == 1.0
+    assert result.circuit.edge_keys() == truth.edge_keys()
+    assert result.faithfulness == pytest.approx(1.0, abs=1e-6)
+    assert result.n_edges == 3 and result.n_edges_total == 28
+
+
+def test_node_patching_ranks_route_nodes_first(planted) -> None:
+    model, pairs, truth = planted
+    result = discover.discover(model, pairs, method="node_patching", progress=False)
+    ranked = sorted(result.node_scores, key=lambda n: -abs(result.node_scores[n]))
+    assert set(ranked[:3]) == {"embed", "b0", "b4"}
+    assert all(abs(result.node_scores[n]) < 1e-9 for n in ranked[3:])
+
+
+def test_eap_ig_over_activations_finds_the_route(planted) -> None:
+    model, pairs, truth = planted
+    result = discover.discover(model, pairs, method="eap_ig", over="activations", steps=3, progress=False)
+    assert discover.roc_auc(result.scores, truth) == 1.0
+
+
+def test_acdc_speculative_batching_equals_sequential_acdc() -> None:
+    """One batched forward of cumulative candidates replays the sequential decisions exactly."""
+    cfg = TransformerConfig(n_layers=2, n_heads=2, d_model=16, d_head=8, d_mlp=0, d_vocab=10, init_std=0.3)
+    model = HookedTransformer(cfg, seed=0, dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    r = lambda *s: torch.randint(0, 10, s, generator=g)  # noqa: E731
+    pairs = PromptPairs(r(6, 6), r(6, 6), r(6), r(6))
+    engine = PatchEngine(model, pairs, metric="kl_divergence", progress=False)
+    acdc = discover.METHODS.get("acdc")
+    tau = 0.02
+    seq = acdc(engine, threshold=tau, window=1)
+    fast = acdc(engine, threshold=tau)
+    assert torch.equal(seq.circuit, fast.circuit)
+    assert torch.allclose(seq.scores, fast.scores, atol=1e-12)
+    assert 0 < int(seq.circuit.sum()) < engine.index.n_edges  # a non-trivial pruning
+    assert fast.info["n_batched_forwards"] < seq.info["n_batched_forwards"]
+
+
+def test_acdc_resumes_from_its_checkpoint(planted, tmp_path) -> None:
+    model, pairs, truth = planted
+    ckpt = tmp_path / "acdc.json"
+    full = discover.METHODS.get("acdc")(PatchEngine(model, pairs, progress=False), threshold=0.05)
+    engine = PatchEngine(model, pairs, progress=False)
+    real = engine.run_masks
+
+    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if ckpt.exists():  # interrupted after the first reader was saved
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    engine.run_masks = flaky  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        discover.METHODS.get("acdc")(engine, threshold=0.05, checkpoint=ckpt)
+    saved = json.loads(ckpt.read_text())
+    assert 0 < saved["next_reader"] < len(engine.index.readers)
+    resumed = discover.METHODS.get("acdc")(PatchEngine(model, pairs, progress=False), threshold=0.05, checkpoint=ckpt)
+    assert torch.equal(resumed.circuit, full.circuit)
+    assert torch.allclose(resumed.scores, full.scores)
+    with pytest.raises(DiscoveryError, match="belongs to another run"):
+        discover.METHODS.get("acdc")(PatchEngine(model, pairs, progress=False), threshold=0.5, checkpoint=ckpt)
+
+
+def test_roc_auc_matches_sklearn_with_ties() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    g = CircuitGraph()
+    for i in range(12):
+        g.add_node(f"n{i}")
+    scores = np.round(rng.normal(size=11), 1)
+    scores[3] = scores[5]  # a tie
+    labels = rng.random(11) < 0.4
+    labels[0], labels[1] = True, False
+    for i in range(11):
+        g.add_edge(f"n{i}", f"n{i + 1}", score=float(scores[i]))
+    truth = g.filter_edges(lambda e: labels[int(e.source[1:])])
+    assert discover.roc_auc(g, truth) == pytest.approx(roc_auc_score(labels, np.abs(scores)))
+    assert discover.roc_auc(g, truth, absolute=False) == pytest.approx(roc_auc_score(labels, scores))
+
+
+def test_faithfulness_definitions(planted) -> None:
+    model, pairs, truth = planted
+    full = model.computation_graph()
+    empty = full.filter_edges(lambda e: False)
+    f_full = discover.faithfulness(model, pairs, full)
+    f_empty = discover.faithfulness(model, pairs, empty)
+    f_true = discover.faithfulness(model, pairs, truth)
+    assert f_full.faithfulness == pytest.approx(1.0) and f_full.faithfulness_ratio == pytest.approx(1.0)
+    assert f_empty.faithfulness == pytest.approx(0.0, abs=1e-9)
+    assert f_empty.faithfulness_ratio == pytest.approx(f_empty.m_ablated / f_empty.m_full)
+    assert f_true.faithfulness == pytest.approx(1.0) and f_true.completeness == pytest.approx(1.0)
+    one = truth.filter_edges(lambda e: e.source == "embed")
+    f_one = discover.faithfulness(model, pairs, one)
+    assert f_one.faithfulness == pytest.approx(0.0, abs=1e-9)  # a broken route carries nothing
+    assert f_one.completeness == pytest.approx(1.0)  # ... and ablating that one edge kills everything
+    kl = discover.faithfulness(model, pairs, truth, metric="kl_divergence")
+    assert kl.faithfulness == pytest.approx(1.0) and np.isnan(kl.faithfulness_ratio)
+
+
+def test_faithfulness_curve_is_batched_and_consistent(planted) -> None:
+    model, pairs, truth = planted
+    result = discover.discover(model, pairs, method="edge_patching", progress=False, curve_counts=[0, 1, 2, 3, 10, 28])
+    assert [c for c, _ in result.curve] == [0, 1, 2, 3, 10, 28]
+    values = dict(result.curve)
+    assert values[0] == pytest.approx(0.0, abs=1e-9) and values[28] == pytest.approx(1.0)
+    assert values[3] == pytest.approx(1.0) and values[2] == pytest.approx(0.0, abs=1e-9)
+    again = discover.faithfulness_curve(model, pairs, result.scores, counts=[0, 1, 2, 3, 10, 28])
+    assert np.allclose([f for _, f in again], [f for _, f in result.curve])
+
+
+def test_discover_selection_options(planted) -> None:
+    model, pairs, truth = planted
+    top = discover.discover(model, pairs, method="eap", top_k=5, progress=False)
+    assert top.circuit.n_edges == 5 and top.circuit.edge_keys() >= truth.edge_keys()
+    thr = discover.discover(model, pairs, method="eap", threshold=1e-6, progress=False)
+    assert thr.circuit.edge_keys() == truth.edge_keys()
+    with pytest.raises(DiscoveryError, match="not both"):
+        discover.discover(model, pairs, top_k=2, threshold=0.1, progress=False)
+    summary = top.summary()
+    assert summary["edges_kept"] == 5 and summary["method"] == "eap"
+    back = CircuitGraph.from_json(top.scores.to_json())
+    assert back == top.scores  # the scored graph round-trips losslessly
+    assert set(discover.list_methods()) >= {"node_patching", "edge_patching", "acdc", "eap", "eap_ig",
+                                            "eap_positional", "info_flow"}
+
+
+def test_position_resolved_discovery_on_a_transformer() -> None:
+    cfg = TransformerConfig(n_layers=1, n_heads=2, d_model=16, d_head=8, d_mlp=0, d_vocab=10, init_std=0.3)
+    model = HookedTransformer(cfg, seed=0, dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    r = lambda *s: torch.randint(0, 10, s, generator=g)  # noqa: E731
+    clean = r(4, 5)
+    corrupt = clean.clone()
+    corrupt[:, 2] = (clean[:, 2] + 1) % 10  # only position 2 differs
+    pairs = PromptPairs(clean, corrupt, r(4), r(4))
+    result = discover.discover(model, pairs, method="eap_positional", progress=False, check="off", top_k=4)
+    positions = {e.position for e in result.scores.edges}
+    assert positions == set(range(5))
+    # the embedding differs only at position 2, so only its edges at position 2 can score
+    for e in result.scores.edges:
+        if e.source == "embed" and e.position != 2:
+            assert e.score == 0.0
+    exact = discover.discover(model, pairs, method="edge_patching", per_position=True, progress=False, check="off")
+    for e in exact.scores.edges:
+        if e.source == "embed" and e.position != 2:
+            assert e.score == 0.0  # nothing differs there, so ablating changes nothing
+    assert any(e.score != 0.0 for e in exact.scores.edges if e.source == "embed" and e.position == 2)
+    f = discover.faithfulness(model, pairs, result.circuit)
+    assert f.faithfulness == pytest.approx(result.faithfulness)
