@@ -100,8 +100,7 @@ def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any, list[float]]
 # -- neurocircuits side -----------------------------------------------------------------------------
 def ours_method(model: Any, pairs: PromptPairs, method: str, metric: str = "logit_diff", **kw: Any) -> dict:
     """Score with one registered method: engine (clean/corrupt caches) + method, no curve/selection."""
-    from neurocircuits.discover._engine import PatchEngine
-    from neurocircuits.discover._methods import METHODS
+    from neurocircuits.discover import METHODS, PatchEngine
 
     engine = PatchEngine(model, pairs, metric=metric, ablation="corrupt", progress=False)
     out = METHODS.get(method)(engine, **kw)

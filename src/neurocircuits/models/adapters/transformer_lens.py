@@ -41,7 +41,10 @@ from torch import nn
 from ...graph import CircuitGraph
 from ...layers.hooks import HookPoint, name_hook_points
 
-__all__ = ["TLAdapter", "TLAdapterError", "from_transformer_lens", "tiny_tl_model"]
+__all__ = [
+    "TLAdapter", "TLAdapterError", "from_transformer_lens", "tiny_tl_model",
+    "convert_tl_state_dict", "transformer_from_tl_weights",
+]
 
 
 class TLAdapterError(ValueError):
@@ -236,3 +239,72 @@ def tiny_tl_model(
 def from_transformer_lens(tl_model: nn.Module) -> TLAdapter:
     """Wrap ``tl_model`` (a TransformerLens 2.x ``HookedTransformer``); see :class:`TLAdapter`."""
     return TLAdapter(tl_model)
+
+
+# -- weights only: TransformerLens state dict -> neurocircuits HookedTransformer (no TL needed) ------
+_TL_ACTS = {"gelu": "gelu", "gelu_new": "gelu_new", "relu": "relu", "silu": "silu"}
+
+
+def convert_tl_state_dict(state_dict: dict[str, torch.Tensor], tl_cfg: dict[str, Any]) -> tuple[Any, dict[str, torch.Tensor]]:
+    """Map a TransformerLens ``HookedTransformer`` state dict to :class:`neurocircuits.models.transformer.HookedTransformer`.
+
+    Works without TransformerLens installed: ``tl_cfg`` is the TransformerLens config as a dict
+    (``model.cfg.to_dict()``). Supported: LayerNorm (``normalization_type="LN"``), learned absolute
+    positions, plain (non-gated) MLPs with gelu/gelu_new/relu/silu, attention-only or not, standard
+    attention scale ``sqrt(d_head)``.
+
+    Returns:
+        ``(TransformerConfig, state_dict)`` ready for ``HookedTransformer(cfg).load_state_dict(sd)``.
+    """
+    from ..transformer import TransformerConfig
+
+    def need(key: str, allowed: tuple[Any, ...]) -> Any:
+        value = tl_cfg.get(key)
+        if value not in allowed:
+            raise TLAdapterError(f"cannot convert a TransformerLens model with {key}={value!r}; supported: {allowed}.")
+        return value
+
+    need("normalization_type", ("LN",))
+    need("positional_embedding_type", ("standard",))
+    need("gated_mlp", (False, None))
+    need("parallel_attn_mlp", (False, None))
+    if tl_cfg.get("use_attn_scale", True) is False or tl_cfg.get("attn_scale", tl_cfg["d_head"] ** 0.5) != tl_cfg["d_head"] ** 0.5:
+        raise TLAdapterError("cannot convert a TransformerLens model whose attention scale is not sqrt(d_head).")
+    if tl_cfg.get("n_key_value_heads") not in (None, tl_cfg["n_heads"]):
+        raise TLAdapterError("grouped-query TransformerLens models are not supported by the weight converter.")
+    attn_only = bool(tl_cfg.get("attn_only", False))
+    act = "gelu" if attn_only else _TL_ACTS.get(tl_cfg.get("act_fn"))
+    if act is None:
+        raise TLAdapterError(f"unsupported TransformerLens act_fn {tl_cfg.get('act_fn')!r}; supported: {sorted(_TL_ACTS)}.")
+    cfg = TransformerConfig(
+        n_layers=int(tl_cfg["n_layers"]), n_heads=int(tl_cfg["n_heads"]), d_model=int(tl_cfg["d_model"]),
+        d_head=int(tl_cfg["d_head"]), d_mlp=0 if attn_only else int(tl_cfg["d_mlp"]), n_ctx=int(tl_cfg["n_ctx"]),
+        d_vocab=int(tl_cfg["d_vocab"]), normalization="ln", act=act, norm_eps=float(tl_cfg.get("eps", 1e-5)),
+    )
+    rename = {"embed.W_E": "W_E", "pos_embed.W_pos": "W_pos", "unembed.W_U": "W_U", "unembed.b_U": "b_U",
+              "ln_final.w": "ln_final.w", "ln_final.b": "ln_final.b"}
+    for layer in range(cfg.n_layers):
+        b = f"blocks.{layer}"
+        rename.update({f"{b}.ln1.w": f"{b}.attn.ln.w", f"{b}.ln1.b": f"{b}.attn.ln.b"})
+        for w in ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O"):
+            rename[f"{b}.attn.{w}"] = f"{b}.attn.{w}"
+        if not attn_only:
+            rename.update({f"{b}.ln2.w": f"{b}.mlp.ln.w", f"{b}.ln2.b": f"{b}.mlp.ln.b"})
+            for w in ("W_in", "b_in", "W_out", "b_out"):
+                rename[f"{b}.mlp.{w}"] = f"{b}.mlp.{w}"
+    missing = sorted(k for k in rename if k not in state_dict)
+    if missing:
+        raise TLAdapterError(f"the TransformerLens state dict lacks {missing[:5]} (and {max(0, len(missing) - 5)} more).")
+    return cfg, {new: state_dict[old].detach().clone() for old, new in rename.items()}
+
+
+def transformer_from_tl_weights(state_dict: dict[str, torch.Tensor], tl_cfg: dict[str, Any],
+                                device: Any = None) -> nn.Module:
+    """A neurocircuits ``HookedTransformer`` computing the same function as the TransformerLens model."""
+    from ..transformer import HookedTransformer
+
+    cfg, sd = convert_tl_state_dict(state_dict, tl_cfg)
+    model = HookedTransformer(cfg, device=device)
+    model.load_state_dict(sd)
+    model.eval()
+    return model
