@@ -85,6 +85,124 @@ def train(
                   f"(E_AC 0.9 pJ, E_MAC 4.6 pJ, T={e.time_steps}); history: {len(res.history)} epochs")
 
 
+# -- discover -------------------------------------------------------------------------------------
+_DEFAULT_METHODS = "eap,eap_ig,acdc"
+
+
+def _check_name(value: str, valid: list[str], option: str, kind: str) -> str:
+    if value not in valid:
+        raise typer.BadParameter(f"unknown {kind} {value!r}; valid {kind}s: {', '.join(valid)}.", param_hint=option)
+    return value
+
+
+def _load_discovery_model(spec: str, device: str | None) -> tuple[object, dict, object]:
+    """A model from a pretrained name, a neurocircuits checkpoint or a local HuggingFace folder.
+
+    Returns (model, metadata, tokenizer or None).
+    """
+    from pathlib import Path
+
+    from .models import pretrained
+
+    path = Path(spec)
+    if spec in pretrained.list_pretrained():
+        return pretrained.load_pretrained(spec, device=device), dict(pretrained.pretrained_metadata(spec)), None
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise typer.BadParameter(f"{spec!r} is a folder without config.json, so not a HuggingFace model folder.",
+                                     param_hint="--model")
+        from .models.adapters import hf
+
+        loaded = hf.load_hf_model(path, device=device)
+        model, tokenizer = loaded if isinstance(loaded, tuple) else (loaded, getattr(loaded, "tokenizer", None))
+        return model, {"source": "huggingface", "path": str(path)}, tokenizer
+    if path.is_file() and path.suffix == ".safetensors":
+        from .models.transformer import load_with_metadata
+
+        model, meta = load_with_metadata(path, device=device)
+        return model, dict(meta), None
+    raise typer.BadParameter(
+        f"unknown model {spec!r}: not a pretrained name, a .safetensors checkpoint or a HuggingFace folder. "
+        f"Pretrained models: {', '.join(pretrained.list_pretrained())}.", param_hint="--model")
+
+
+@app.command()
+def discover(
+    model: str = typer.Option(None, help="Pretrained name (default: the task's shipped model, else 'induction'), "
+                              "a .safetensors checkpoint, or a local HuggingFace model folder."),
+    task: str = typer.Option(None, help="Task whose prompt pairs to use (default: the model's own task)."),
+    data: str = typer.Option(None, help="JSONL file of prompt pairs (clean, corrupt, answer, wrong) instead of a task."),
+    method: str = typer.Option(_DEFAULT_METHODS, help="Discovery method(s), comma separated."),
+    metric: str = typer.Option("logit_diff", help="Metric: logit_diff, kl_divergence, prob, ..."),
+    threshold: float = typer.Option(None, help="Keep edges with |score| >= threshold (ACDC: its tau)."),
+    top_k: int = typer.Option(None, "--top-k", help="Keep the k edges with the largest |score|."),
+    ablation: str = typer.Option("corrupt", help="Ablation source: corrupt, mean, zero, resample."),
+    out: str = typer.Option(None, help="Report folder (default: reports/<model>-<task>)."),
+    device: str = typer.Option(None, help="Torch device, e.g. cpu or cuda (default: where the model loads)."),
+    seed: int = typer.Option(0, help="Seed for the prompt pairs and resampling."),
+    n_examples: int = typer.Option(64, "--n-examples", help="Number of prompt pairs drawn from the task."),
+    progress: bool = typer.Option(False, help="Show progress bars."),
+) -> None:
+    """Find the circuit behind a behaviour: score edges, select a circuit, write report.html."""
+    import warnings
+    from pathlib import Path
+
+    from . import discover as disc
+    from . import viz
+    from .data.tasks import get_task, list_tasks, load_pairs_jsonl
+    from .models import pretrained
+
+    methods = [m.strip() for m in method.split(",") if m.strip()]
+    if not methods:
+        raise typer.BadParameter("give at least one method.", param_hint="--method")
+    for m in methods:
+        _check_name(m, disc.list_methods(), "--method", "method")
+    _check_name(metric, disc.list_metrics(), "--metric", "metric")
+    _check_name(ablation, disc.list_ablations(), "--ablation", "ablation")
+    if task is not None:
+        _check_name(task, list_tasks(), "--task", "task")
+    if threshold is not None and top_k is not None:
+        raise typer.BadParameter("pass --threshold or --top-k, not both.", param_hint="--top-k")
+    if n_examples < 1:
+        raise typer.BadParameter(f"--n-examples must be >= 1, got {n_examples}.", param_hint="--n-examples")
+    if model is None:
+        model = task if task in pretrained.list_pretrained() else "induction"
+    net, meta, tokenizer = _load_discovery_model(model, device)
+    task = task or meta.get("task")
+    if data is not None:
+        if not Path(data).is_file():
+            raise typer.BadParameter(f"no prompt-pair file at {data!r}.", param_hint="--data")
+        pairs = load_pairs_jsonl(data, tokenizer=tokenizer)
+        source = Path(data).stem
+    elif task is not None:
+        pairs = get_task(task).make_pairs(n_examples, seed=seed)
+        source = task
+    else:
+        raise typer.BadParameter(f"model {model!r} has no task of its own; pass --task or --data.", param_hint="--task")
+    model_name = Path(model).stem if (Path(model).exists()) else model
+    out_dir = Path(out) if out else Path("reports") / f"{model_name}-{source}"
+    results = []
+    for m in methods:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                res = disc.discover(net, pairs, method=m, metric=metric, ablation=ablation, top_k=top_k,
+                                    threshold=threshold, device=device, seed=seed, progress=progress)
+            except (ValueError, KeyError, RuntimeError) as err:
+                console.print(f"[red]error:[/] {m}: {err}")
+                raise typer.Exit(1) from None
+        for w in caught:
+            if issubclass(w.category, UserWarning):
+                console.print(f"[yellow]warning:[/] {w.message}")
+        results.append(res)
+    run_meta = {"model": model_name, "task": source, "data": data, "n_pairs": len(pairs), "metric": metric,
+                "ablation": ablation, "threshold": threshold, "top_k": top_k, "seed": seed,
+                "device": str(device or "default"), "methods": ", ".join(methods)}
+    viz.print_summary(results, console=console, title=f"{model_name} / {source}: {len(pairs)} prompt pairs, {metric}")
+    viz.write_report(out_dir, results, meta=run_meta)
+    console.print(f"report: {out_dir / 'report.html'}")
+
+
 def main() -> None:
     app()
 
