@@ -57,6 +57,13 @@ class Task:
     def training_batch(self, n: int, seed: int = 0) -> TrainingBatch:
         raise NotImplementedError
 
+    def correct(self, logits: torch.Tensor, pairs: PromptPairs) -> torch.Tensor:
+        """Per prompt, whether the model solves it: the top token at ``answer_pos`` is the answer.
+
+        ``logits`` are the model's (batch, pos, vocab) outputs on ``pairs.clean``.
+        """
+        return logits[:, pairs.answer_pos].argmax(-1) == pairs.answer.to(logits.device)
+
     # -- helpers ----------------------------------------------------------------------------
     def decode(self, tokens: Sequence[int] | torch.Tensor) -> str:
         """Human-readable text of a token sequence (token names joined by spaces)."""

@@ -79,6 +79,12 @@ class GreaterThanTask(Task):
         targets[:, -1] = self.year0 + target
         return _as_batch(tokens, targets)
 
+    def correct(self, logits: torch.Tensor, pairs: PromptPairs) -> torch.Tensor:
+        """Per prompt, whether the top token at the last position is a year greater than YY."""
+        top = logits[:, -1].argmax(-1)
+        yy = pairs.clean[:, self.YY_POS].to(top.device)
+        return (top > yy) & (top < self.year0 + 100)
+
     def prob_diff(self, logits: torch.Tensor, pairs: PromptPairs) -> torch.Tensor:
         """Per prompt: P(year > YY) - P(year <= YY) at the last position (Hanna et al.'s metric)."""
         probs = torch.softmax(logits[:, -1, self.year0:self.year0 + 100].float(), dim=-1)
