@@ -48,51 +48,56 @@ class _FusedLIF(torch.autograd.Function):
     def forward(ctx, x: Tensor, v0: Tensor, decay: Tensor, gain: Tensor, theta: Tensor, v_reset: float,
                 soft: bool, detach_reset: bool, surrogate: str, alpha: float):  # type: ignore[override]
         T = x.shape[0]
-        gx = x * gain
-        h_seq = torch.empty_like(gx)
+        unit_gain = gain.dim() == 0 and float(gain) == 1.0
+        gx = x if unit_gain else x * gain
+        h_seq = torch.empty(gx.shape, dtype=gx.dtype, device=gx.device)
+        s_seq = torch.empty_like(h_seq)
         v = v0
-        if soft:
+        if soft and theta.dim() == 0:
+            th = float(theta)
             for t in range(T):
-                h = torch.addcmul(gx[t], decay, v)
-                h_seq[t] = h
-                v = h - theta * (h >= theta).to(h.dtype)
+                h = torch.addcmul(gx[t], decay, v, out=h_seq[t])
+                s = torch.ge(h, th, out=s_seq[t])
+                v = torch.sub(h, s, alpha=th)
         else:
+            vr = torch.as_tensor(v_reset, dtype=x.dtype, device=x.device)
             for t in range(T):
-                h = torch.addcmul(gx[t], decay, v)
-                h_seq[t] = h
-                v = torch.where(h >= theta, torch.as_tensor(v_reset, dtype=h.dtype), h)
-        s_seq = (h_seq >= theta).to(h_seq.dtype)
+                h = torch.addcmul(gx[t], decay, v, out=h_seq[t])
+                s = torch.ge(h, theta, out=s_seq[t])
+                v = h - theta * s if soft else torch.where(s > 0, vr, h)
         ctx.save_for_backward(x, v0, decay, gain, theta, h_seq, s_seq)
-        ctx.cfg = (v_reset, soft, detach_reset, surrogate, alpha)
+        ctx.cfg = (v_reset, soft, detach_reset, surrogate, alpha, unit_gain)
         return s_seq, h_seq, v
 
     @staticmethod
     def backward(ctx, gs: Tensor | None, gh: Tensor | None, gvT: Tensor | None):  # type: ignore[override]
         x, v0, decay, gain, theta, h_seq, s_seq = ctx.saved_tensors
-        v_reset, soft, detach_reset, surrogate, alpha = ctx.cfg
+        v_reset, soft, detach_reset, surrogate, alpha, unit_gain = ctx.cfg
         spec = SURROGATES.get(surrogate)
         T = h_seq.shape[0]
         sg = spec.dx(h_seq - theta, alpha)  # sigma'(h - theta), (T, B, ...)
-        # C_t: gradient reaching h_t directly (not through v_t)
-        C = torch.zeros_like(h_seq)
-        if gh is not None:
-            C = C + gh
+        # C_t: gradient reaching h_t directly (not through v_t); becomes G_t = dL/dh_t in place below
         if gs is not None:
-            C = C + gs * sg
-        # D_t = dv_t/dh_t
+            C = gs * sg if gh is None else torch.addcmul(gh, gs, sg)
+        else:
+            C = torch.zeros_like(h_seq) if gh is None else gh.clone()
+        # D_t = dv_t/dh_t (None means 1)
         if soft:
-            D = torch.ones_like(h_seq) if detach_reset else 1.0 - theta * sg
+            D = None if detach_reset else 1.0 - theta * sg
         else:
             D = 1.0 - s_seq if detach_reset else (1.0 - s_seq) + (v_reset - h_seq) * sg
-        G = torch.empty_like(h_seq)
-        gv = torch.zeros_like(h_seq[0]) if gvT is None else gvT.expand_as(h_seq[0])
+        G = C
+        gv = None if gvT is None else gvT.expand_as(h_seq[0])
         for t in range(T - 1, -1, -1):
-            g_t = torch.addcmul(C[t], gv, D[t])
-            G[t] = g_t
-            gv = decay * g_t
+            if gv is not None:
+                if D is None:
+                    G[t].add_(gv)
+                else:
+                    G[t].addcmul_(gv, D[t])
+            gv = decay * G[t]
         # v_{t-1} sequence (post-reset), for the decay gradient
         need_x, need_v0, need_a, need_g, need_th = ctx.needs_input_grad[:5]
-        grad_x = G * gain if need_x else None
+        grad_x = (G if unit_gain else G * gain) if need_x else None
         grad_v0 = _sum_to(gv, v0.shape) if need_v0 else None
         grad_a = grad_g = grad_th = None
         if need_a:

@@ -52,7 +52,10 @@ SURROGATES: Registry[SurrogateSpec] = Registry("surrogate")
 
 
 def _fast_sigmoid_dx(x: Tensor, a: float | Tensor) -> Tensor:
-    return 1.0 / (1.0 + a * x.abs()) ** 2
+    if isinstance(a, Tensor):
+        return 1.0 / (1.0 + a * x.abs()) ** 2
+    y = x.abs().mul_(a).add_(1.0)  # one temporary, then in place
+    return y.mul_(y).reciprocal_()
 
 
 def _fast_sigmoid_da(x: Tensor, a: float | Tensor) -> Tensor:
@@ -60,7 +63,10 @@ def _fast_sigmoid_da(x: Tensor, a: float | Tensor) -> Tensor:
 
 
 def _atan_dx(x: Tensor, a: float | Tensor) -> Tensor:
-    return (a / 2.0) / (1.0 + (math.pi / 2.0 * a * x) ** 2)
+    if isinstance(a, Tensor):
+        return (a / 2.0) / (1.0 + (math.pi / 2.0 * a * x) ** 2)
+    y = x * (math.pi / 2.0 * a)  # one temporary, then in place
+    return y.mul_(y).add_(1.0).reciprocal_().mul_(a / 2.0)
 
 
 def _atan_da(x: Tensor, a: float | Tensor) -> Tensor:

@@ -13,8 +13,15 @@ from ._time import TimeAxisError, check_time_first
 
 
 def seq_apply(module: nn.Module, x: Tensor) -> Tensor:
-    """Apply a per-sample module to every step of ``(time, batch, ...)`` in one call."""
+    """Apply a per-sample module to every step of ``(time, batch, ...)`` in one call.
+
+    A time-constant input (an expanded view with stride 0 along time, e.g. direct encoding) is
+    computed once and expanded: the same values at a T-th of the cost.
+    """
     T, B = x.shape[:2]
+    if T > 1 and x.stride(0) == 0:
+        y0 = module(x[0])
+        return y0.unsqueeze(0).expand(T, *y0.shape)
     y = module(x.reshape(T * B, *x.shape[2:]))
     return y.reshape(T, B, *y.shape[1:])
 
