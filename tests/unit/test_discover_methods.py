@@ -172,7 +172,7 @@ def test_position_resolved_discovery_on_a_transformer() -> None:
     exact = discover.discover(model, pairs, method="edge_patching", per_position=True, progress=False, check="off")
     for e in exact.scores.edges:
         if e.source == "embed" and e.position != 2:
-            assert e.score == 0.0  # nothing differs there, so ablating changes nothing
-    assert any(e.score != 0.0 for e in exact.scores.edges if e.source == "embed" and e.position == 2)
+            assert abs(e.score) < 1e-12  # nothing differs there, so ablating changes nothing
+    assert any(abs(e.score) > 1e-3 for e in exact.scores.edges if e.source == "embed" and e.position == 2)
     f = discover.faithfulness(model, pairs, result.circuit)
     assert f.faithfulness == pytest.approx(result.faithfulness)

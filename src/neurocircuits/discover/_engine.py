@@ -108,8 +108,10 @@ class PatchEngine:
         gen = torch.Generator().manual_seed(int(seed))
         with torch.no_grad():
             with cache_activations(model, None) as cache:
-                self.clean_out = _call(model, pairs.clean).detach()
+                _call(model, pairs.clean)
             clean_all = dict(cache)
+            # the reference output comes from an unhooked forward, the same path as an unpatched run
+            self.clean_out = _call(model, pairs.clean).detach()
             with cache_activations(model, self.writer_hook_names) as cache:
                 self.corrupt_out = _call(model, pairs.corrupt).detach()
             corrupt_w = dict(cache)
@@ -220,78 +222,103 @@ class PatchEngine:
         return torch.zeros(k, self.index.n_edges, self.P, dtype=self.dtype, device=self.device)
 
     # -- patched forward -------------------------------------------------------------------
-    def _reader_delta_to_hook(self, g: ReaderGroup, gi: int, delta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        # delta (K, B, P, R, F) -> tensor shaped like x (N, ...)
+    def _reader_delta_to_hook(self, g: ReaderGroup, rsel: list[int], delta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        # delta (K, B, P, R', F) for the readers rsel of group g -> x minus delta, shaped like x (N, ...)
         n = x.shape[0]
-        r = len(g.readers)
-        d = delta.reshape(n, self.P, r, -1).permute(0, 2, 1, 3)  # (N, R, P, F)
+        r = len(rsel)
+        d = delta.reshape(n, self.P, r, -1).permute(0, 2, 1, 3)  # (N, R', P, F)
         if g.heads[0] is None:
             return x - d.reshape(x.shape)
         rest = x.shape[1:2] + x.shape[3:]
-        d = d.reshape((n, r) + tuple(rest)).movedim(1, 2)  # (N, pos, R, ...)
-        if list(g.heads) == list(range(x.shape[2])):
+        d = d.reshape((n, r) + tuple(rest)).movedim(1, 2)  # (N, pos, R', ...)
+        heads = [g.heads[i] for i in rsel]
+        if heads == list(range(x.shape[2])):
             return x - d
         full = torch.zeros_like(x)
-        full.index_copy_(2, torch.tensor(g.heads, device=x.device), d)
+        full.index_copy_(2, torch.tensor(heads, device=x.device), d)
         return x - full
 
     def _patch_hooks(self, mask: torch.Tensor) -> list[tuple[str, Callable[..., Any]]]:
+        """Hooks for one batched patched forward. Reader hooks are attached only where some edge into
+        them is ablated (an unhooked reader keeps the model's fast path), and only the writers that feed
+        those readers are recorded."""
         k = mask.shape[0]
         idx = self.index
         B = self.B
-        bufs = [torch.empty(n, k, B, p, f, dtype=self.dtype, device=self.device)
-                for (p, f), n in zip(self.class_shapes, self.class_sizes)]
-        fired: dict[str, int] = {}
         m_pad = torch.cat([mask, torch.zeros_like(mask[:, :1])], dim=1)  # (K, E+1, P)
-        written = [False] * idx.n_writers
+        active: list[tuple[int, torch.Tensor, list[int], list[int]]] = []
+        needed: set[int] = set()
+        for gi, g in enumerate(idx.groups):
+            m_g = m_pad[:, self.group_table[gi]]  # (K, U, R, P)
+            nz = m_g != 0
+            if not bool(nz.any()):
+                continue
+            usel = torch.nonzero(nz.any(3).any(2).any(0)).flatten().tolist()
+            rsel = torch.nonzero(nz.any(3).any(1).any(0)).flatten().tolist()
+            m_g = m_g[:, usel][:, :, rsel]
+            active.append((gi, m_g, usel, rsel))
+            needed.update(g.writers[u] for u in usel)
+        shapes = {c: (len([w for w in needed if self.wclass[w] == c]),) + self.class_shapes[c]
+                  for c in range(len(self.class_shapes))}
+        slot: dict[int, int] = {}
+        for c in shapes:
+            for j, w in enumerate(sorted(w for w in needed if self.wclass[w] == c)):
+                slot[w] = j
+        bufs = {c: torch.empty(n, k, B, p, f, dtype=self.dtype, device=self.device) for c, (n, p, f) in shapes.items() if n}
+        written: set[int] = set()
+        fired: set[str] = set()
 
-        def writer_fn(hook: str) -> Callable[..., Any]:
-            ws = idx.writer_hooks[hook]
-
+        def writer_fn(hook: str, ws: list[int]) -> Callable[..., Any]:
             def fn(x: torch.Tensor, point: HookPoint) -> None:
+                if hook in fired:
+                    raise DiscoveryError(
+                        f"hook point {hook!r} fired twice in one forward pass; discovery needs one hook point per "
+                        "writer/reader instance (unroll recurrent steps into separate hook points)."
+                    )
+                fired.add(hook)
                 for w in ws:
-                    if written[w]:
-                        raise DiscoveryError(
-                            f"hook point {hook!r} fired twice in one forward pass; discovery needs one hook point per "
-                            "writer/reader instance (unroll recurrent steps into separate hook points)."
-                        )
-                    written[w] = True
+                    written.add(w)
                     val = _slice_head(x, idx.writers[w].head).reshape(k, B, self.P, -1)
-                    bufs[self.wclass[w]][self.wlocal[w]] = val - self.abl_flat[w]
+                    bufs[self.wclass[w]][slot[w]] = val - self.abl_flat[w]
                 return None
 
             return fn
 
-        def reader_fn(gi: int) -> Callable[..., Any]:
+        def reader_fn(gi: int, m_g: torch.Tensor, usel: list[int], rsel: list[int]) -> Callable[..., Any]:
             g = idx.groups[gi]
+            writers = [g.writers[u] for u in usel]
+            c = self.group_class[gi]
+            rows = [slot[w] for w in writers]
+            contiguous = rows == list(range(rows[0], rows[0] + len(rows)))
+            sel: slice | torch.Tensor = slice(rows[0], rows[0] + len(rows)) if contiguous else torch.tensor(rows)
 
-            def fn(x: torch.Tensor, point: HookPoint) -> torch.Tensor | None:
-                fired[g.hook] = fired.get(g.hook, 0) + 1
-                if fired[g.hook] > 1:
+            def fn(x: torch.Tensor, point: HookPoint) -> torch.Tensor:
+                key = "reader:" + g.hook
+                if key in fired:
                     raise DiscoveryError(
                         f"reader hook {g.hook!r} fired twice in one forward pass; discovery needs one hook point per "
                         "reader instance (unroll recurrent steps into separate hook points)."
                     )
-                m_g = m_pad[:, self.group_table[gi]]  # (K, U, R, P)
-                if not bool(m_g.any()):
-                    return None
-                for u in g.writers:
-                    if not written[u]:
+                fired.add(key)
+                for w in writers:
+                    if w not in written:
                         raise DiscoveryError(
-                            f"writer {idx.writers[u].name!r} feeds reader {idx.readers[g.readers[0]].name!r} but had not "
+                            f"writer {idx.writers[w].name!r} feeds reader {idx.readers[g.readers[0]].name!r} but had not "
                             "run when the reader was read; the graph's edges must follow the order of execution."
                         )
-                d_g = bufs[self.group_class[gi]][self.group_slice[gi]]  # (U, K, B, P, F)
+                d_g = bufs[c][sel]  # (U', K, B, P, F)
                 delta = torch.einsum("kurp,ukbpf->kbprf", m_g, d_g)
-                return self._reader_delta_to_hook(g, gi, delta, x)
+                return self._reader_delta_to_hook(g, rsel, delta, x)
 
             return fn
 
         fns: list[tuple[str, Callable[..., Any]]] = []
-        for gi, g in enumerate(idx.groups):
-            fns.append((g.hook, reader_fn(gi)))
-        for hook in idx.writer_hooks:
-            fns.append((hook, writer_fn(hook)))
+        for gi, m_g, usel, rsel in active:
+            fns.append((idx.groups[gi].hook, reader_fn(gi, m_g, usel, rsel)))
+        for hook, ws in idx.writer_hooks.items():
+            mine = [w for w in ws if w in needed]
+            if mine:
+                fns.append((hook, writer_fn(hook, mine)))
         return fns
 
     def patched_output(self, mask: torch.Tensor, inputs: torch.Tensor | None = None) -> torch.Tensor:
