@@ -22,3 +22,7 @@ from .memories import DenseHebbianMemory as DenseHebbianMemory
 from .memories import HopfieldLayer as HopfieldLayer
 from .memories import HopfieldNetwork as HopfieldNetwork
 from .memories import ModernHopfield as ModernHopfield
+from .constraints import SignConstraint as SignConstraint
+from .constraints import constrain_signs as constrain_signs
+from .constraints import dale_signs as dale_signs
+from .constraints import signed_weight as signed_weight

@@ -12,3 +12,4 @@ from ._registry import register_model as register_model
 from . import transformer as transformer  # noqa: F401
 from . import cells as cells  # noqa: F401
 from . import spiking as spiking  # noqa: F401
+from . import connectome as connectome  # noqa: F401
