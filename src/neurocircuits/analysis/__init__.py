@@ -1,1 +1,2 @@
 """neurocircuits.analysis"""
+from . import dynamics as dynamics

@@ -56,7 +56,8 @@ class KuramotoParams(NamedTuple):
 
     Attributes:
         omega: natural frequencies (rad / time unit), shape ``(..., N)``.
-        coupling: scalar ``K`` (all-to-all, normalised by N) or a matrix ``K_ij`` of shape (N, N).
+        coupling: scalar ``K`` (all-to-all, normalised by N), a tensor of shape ``(..., 1)`` (one
+            all-to-all coupling per batch row, e.g. a sweep over K) or a matrix ``K_ij`` of shape (N, N).
     """
 
     omega: Tensor
@@ -85,7 +86,8 @@ def kuramoto_step(
         dt: time step.
     """
     K = params.coupling
-    if isinstance(K, Tensor) and K.dim() >= 2:
+    n = theta.shape[-1]
+    if isinstance(K, Tensor) and K.dim() >= 2 and K.shape[-2:] == (n, n) and n > 1:
         # sum_j K_ij sin(theta_j - theta_i) = cos(theta_i) (K sin theta)_i - sin(theta_i) (K cos theta)_i
         s, c = torch.sin(theta), torch.cos(theta)
         drive = torch.cos(theta) * (s @ K.transpose(-1, -2)) - torch.sin(theta) * (c @ K.transpose(-1, -2))
@@ -138,11 +140,11 @@ def akorn_step(
         dim: the oscillator-vector dimension.
 
     Returns:
-        ``(x_new, energy)`` where ``energy = -sum <x_i, c_i + J x_i>`` per batch element before the
-        step (the Lyapunov function of the omega-free dynamics, up to a factor 1/2 on ``J``).
+        ``(x_new, energy)`` where ``energy = -sum_i <x_i, c_i + 1/2 (J x)_i>`` per batch element
+        before the step: the Lyapunov function of the omega-free dynamics when ``J`` is symmetric.
     """
     y = coupling_input + stimulus
-    energy = -(x * y).flatten(1).sum(-1)
+    energy = -(x * (stimulus + 0.5 * coupling_input)).flatten(1).sum(-1)
     dx = project_tangent(y, x, dim)
     if omega is not None:
         xm = x.movedim(dim, -1)

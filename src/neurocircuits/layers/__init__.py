@@ -26,3 +26,6 @@ from .constraints import SignConstraint as SignConstraint
 from .constraints import constrain_signs as constrain_signs
 from .constraints import dale_signs as dale_signs
 from .constraints import signed_weight as signed_weight
+from . import oscillators as oscillators
+from .oscillators import AKOrNLayer as AKOrNLayer
+from .oscillators import KuramotoPopulation as KuramotoPopulation
