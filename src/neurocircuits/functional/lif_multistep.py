@@ -47,6 +47,7 @@ class _FusedLIF(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, v0: Tensor, decay: Tensor, gain: Tensor, theta: Tensor, v_reset: float,
                 soft: bool, detach_reset: bool, surrogate: str, alpha: float):  # type: ignore[override]
+        ctx.set_materialize_grads(False)  # unused outputs (membrane, v_final) get None, not zero tensors
         T = x.shape[0]
         unit_gain = gain.dim() == 0 and float(gain) == 1.0
         gx = x if unit_gain else x * gain
