@@ -98,11 +98,17 @@ def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any, list[float]]
 
 
 # -- neurocircuits side -----------------------------------------------------------------------------
-def ours_method(model: Any, pairs: PromptPairs, method: str, metric: str = "logit_diff", **kw: Any) -> dict:
-    """Score with one registered method: engine (clean/corrupt caches) + method, no curve/selection."""
+def ours_method(model: Any, pairs: PromptPairs, method: str, metric: str = "logit_diff",
+                memory_mb: float | None = None, **kw: Any) -> dict:
+    """Score with one registered method: engine (clean/corrupt caches) + method, no curve/selection.
+
+    ``memory_mb`` is the engine's budget for one batched forward (None: the library default); a tiny
+    budget forces one ablation configuration per forward.
+    """
     from neurocircuits.discover import METHODS, PatchEngine
 
-    engine = PatchEngine(model, pairs, metric=metric, ablation="corrupt", progress=False)
+    extra = {} if memory_mb is None else {"memory_mb": memory_mb}
+    engine = PatchEngine(model, pairs, metric=metric, ablation="corrupt", progress=False, **extra)
     out = METHODS.get(method)(engine, **kw)
     scores = out.scores.detach()[:, 0].double().numpy()
     edges = {e.key[:3]: float(s) for e, s in zip(engine.index.edges, scores)}
@@ -298,6 +304,10 @@ def bench_size(size: str, repeats: int, taus: dict[str, float]) -> dict[str, Any
         record("edge_patching", t_o, t_p, {"spearman_abs_sample": spearman_abs(sub, p),
                                            "max_abs_diff_sample": max_abs_diff(sub, p)},
                note=f"auto-circuit timed on {sample} of {len(edges)} edges ({t_s:.2f} s) and extrapolated")
+    t_o1, o1, _ = timed(lambda: ours_method(ours_model, pairs, "edge_patching", memory_mb=1e-3), max(1, repeats // 2))
+    record("edge_patching_1cfg", t_o1, rows["edge_patching"]["peer_s"],
+           {"max_abs_diff_vs_batched": max_abs_diff(o1["edges"], o["edges"])},
+           note="ours with one ablation configuration per forward (memory_mb tiny)")
     # ACDC, same tau, KL divergence
     tau = taus[size]
     t_o, o, _ = timed(lambda: ours_method(ours_model, pairs, "acdc", metric="kl_divergence", threshold=tau),
@@ -306,6 +316,11 @@ def bench_size(size: str, repeats: int, taus: dict[str, float]) -> dict[str, Any
     kept_o = o["kept"] or set()
     iou = len(kept_o & kept_p) / max(1, len(kept_o | kept_p))
     record("acdc", t_o, t_p, {"tau": tau, "kept_ours": len(kept_o), "kept_peer": len(kept_p), "edge_iou": iou})
+    t_o1, o1, _ = timed(lambda: ours_method(ours_model, pairs, "acdc", metric="kl_divergence", threshold=tau,
+                                            memory_mb=1e-3), max(1, repeats // 2))
+    kept_1 = o1["kept"] or set()
+    record("acdc_1cfg", t_o1, t_p, {"same_circuit_as_batched": kept_1 == kept_o, "kept_ours": len(kept_1)},
+           note="ours with one ablation configuration per forward (memory_mb tiny)")
     # node patching vs TransformerLens hook sweep
     t_o, o, _ = timed(lambda: ours_method(ours_model, pairs, "node_patching"), repeats)
     t_p, p, _ = timed(lambda: tl_node_sweep(plain_tl, pairs), repeats)
