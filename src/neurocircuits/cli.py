@@ -203,6 +203,74 @@ def discover(
     console.print(f"report: {out_dir / 'report.html'}")
 
 
+# -- connectome -----------------------------------------------------------------------------------
+connectome_app = typer.Typer(no_args_is_help=True, help="Connectomes from shipped data: list, info, draw.")
+app.add_typer(connectome_app, name="connectome")
+
+
+def _load_connectome(name: str):  # noqa: ANN202
+    from .data.connectomes import CONNECTOMES, MissingExtraError, connectome
+
+    if name not in CONNECTOMES:
+        raise typer.BadParameter(f"unknown connectome {name!r}; valid: {', '.join(CONNECTOMES.names())}.",
+                                 param_hint="NAME")
+    try:
+        return connectome(name)
+    except MissingExtraError as err:
+        console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(1) from None
+
+
+@connectome_app.command("list")
+def connectome_list() -> None:
+    """List the connectomes with species, counts, source paper and licence."""
+    from .data.connectomes import list_connectomes
+
+    table = Table("name", "species", "neurons", "chemical", "electrical", "paper")
+    for r in list_connectomes():
+        table.add_row(r.name, r.species, str(r.n_neurons), str(r.n_chemical), str(r.n_electrical), r.paper)
+    console.print(table)
+
+
+@connectome_app.command("info")
+def connectome_info(name: str = typer.Argument(..., help="e.g. celegans/cook2019_herm")) -> None:
+    """Counts by cell class, edge kind and sign, and the source of one connectome."""
+    from collections import Counter
+
+    g = _load_connectome(name)
+    console.print(f"[bold]{name}[/]: {g.n_nodes} cells, {g.n_edges} directed edges")
+    for key in ("species", "stage", "paper", "doi", "licence", "sign_source"):
+        if key in g.attrs:
+            console.print(f"  {key}: {g.attrs[key]}")
+    table = Table("cell class", "cells")
+    for cls, n in sorted(Counter(str(n.attrs.get("cell_class", n.kind)) for n in g.nodes).items()):
+        table.add_row(cls, str(n))
+    console.print(table)
+    edges = Table("edge kind", "sign", "edges", "synapses")
+    groups: dict[tuple[str, str], list[float]] = {}
+    for e in g.edges:
+        sign = "" if e.kind == "electrical" else {1: "+", -1: "-"}.get(e.sign or 0, "?")
+        groups.setdefault((e.kind, sign), []).append(e.weight or 0.0)
+    for (kind, sign), ws in sorted(groups.items()):
+        edges.add_row(kind, sign, str(len(ws)), f"{sum(ws):.0f}")
+    console.print(edges)
+
+
+@connectome_app.command("draw")
+def connectome_draw(
+    name: str = typer.Argument(..., help="e.g. celegans/cook2019_herm"),
+    out: str = typer.Option(None, help="SVG file (default: <name with _>.svg)."),
+    max_edges: int = typer.Option(600, help="Draw only the heaviest edges."),
+) -> None:
+    """Write an SVG diagram of the connectome laid out by cell class."""
+    from .data.connectomes import connectome_svg
+
+    g = _load_connectome(name)
+    path = out or name.replace("/", "_") + ".svg"
+    connectome_svg(g, path, max_edges=max_edges)
+    console.print(f"wrote {path}")
+
+
 def main() -> None:
     app()
 
