@@ -85,9 +85,9 @@ class SignConstraint(nn.Module):
         return signed_weight(raw, self.sign, self.magnitude)
 
     def right_inverse(self, weight: torch.Tensor) -> torch.Tensor:
-        """Map an initial weight to ``raw``; entries whose sign disagrees start at magnitude ~0."""
-        agree = (weight * self.sign.to(weight)).clamp_min(0.0)
-        return inverse_magnitude(agree, self.magnitude)
+        """Map an initial weight to ``raw``: magnitudes are kept and signs imposed (an entry whose
+        sign disagrees is flipped, so it keeps a useful gradient)."""
+        return inverse_magnitude(weight.abs(), self.magnitude)
 
     def extra_repr(self) -> str:
         n_e = int((self.sign > 0).sum())
