@@ -29,3 +29,5 @@ from .constraints import signed_weight as signed_weight
 from . import oscillators as oscillators
 from .oscillators import AKOrNLayer as AKOrNLayer
 from .oscillators import KuramotoPopulation as KuramotoPopulation
+from . import reservoir as reservoir
+from .reservoir import EchoStateNetwork as EchoStateNetwork

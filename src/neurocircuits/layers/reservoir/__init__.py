@@ -1,0 +1,8 @@
+"""Reservoirs: echo state networks, E/I-adaptive reservoirs, liquid state machines."""
+
+from ._esn import ESNConfig as ESNConfig
+from ._esn import ESNState as ESNState
+from ._esn import EchoStateNetwork as EchoStateNetwork
+from ._esn import esn_run as esn_run
+from ._esn import ridge_fit as ridge_fit
+from ._esn import spectral_radius as spectral_radius
