@@ -6,7 +6,8 @@ Same work for every library, in one process, OMP_NUM_THREADS=1:
   cross-entropy on output spike counts, scikit-learn digits (1348 train / 449 test).
 * Conv: conv3x3(1->16)+BN+LIF, avgpool2, conv3x3(16->32)+BN+LIF, avgpool2, linear(128->10)+LIF, 8 steps.
 
-Each library trains for ``--epochs`` epochs; we report the median wall time of one epoch and the
+Each library trains for ``--epochs`` epochs, round-robin (epoch e of every library back to back, so
+background load hits all alike); we report the median wall time of one epoch and the
 test accuracy after the last epoch, and the ratio (peer time / neurocircuits time).
 Peers are written in each library's documented idiom (snnTorch: a per-step loop over layers;
 SpikingJelly: multi-step modules with the torch backend; norse: LIFBoxCell per step, norse's own
@@ -206,30 +207,47 @@ class NorseConv(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------ runner
-def run(name: str, make, fwd, data, epochs: int, seed: int = 0) -> dict:
-    torch.manual_seed(seed)
-    net = make()
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    g = torch.Generator().manual_seed(seed)
-    n = len(data.y_train)
-    times = []
-    for _ in range(epochs):
-        net.train()
-        perm = torch.randperm(n, generator=g)
+class Trainer:
+    """One library's model + optimiser; ``epoch()`` trains one timed epoch."""
+
+    def __init__(self, name: str, make, fwd, data, seed: int = 0) -> None:
+        torch.manual_seed(seed)
+        self.name, self.fwd, self.data = name, fwd, data
+        self.net = make()
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=2e-3)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.times: list[float] = []
+
+    def epoch(self) -> None:
+        d, n = self.data, len(self.data.y_train)
+        self.net.train()
+        perm = torch.randperm(n, generator=self.gen)
         t0 = time.perf_counter()
         for i in range(0, n, 128):
             idx = perm[i:i + 128]
-            loss = nn.functional.cross_entropy(fwd(net, data.x_train[idx]), data.y_train[idx])
-            opt.zero_grad(set_to_none=True)
+            loss = nn.functional.cross_entropy(self.fwd(self.net, d.x_train[idx]), d.y_train[idx])
+            self.opt.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
-        times.append(time.perf_counter() - t0)
-    net.eval()
-    with torch.no_grad():
-        acc = float((fwd(net, data.x_test).argmax(1) == data.y_test).float().mean())
-    res = {"epoch_s_median": statistics.median(times), "epoch_s_all": times, "test_acc": acc, "epochs": epochs}
-    print(f"  {name:14s} epoch {res['epoch_s_median'] * 1e3:8.1f} ms   acc {acc:.4f}", flush=True)
-    return res
+            self.opt.step()
+        self.times.append(time.perf_counter() - t0)
+
+    def result(self) -> dict:
+        self.net.eval()
+        with torch.no_grad():
+            acc = float((self.fwd(self.net, self.data.x_test).argmax(1) == self.data.y_test).float().mean())
+        res = {"epoch_s_median": statistics.median(self.times), "epoch_s_all": self.times, "test_acc": acc,
+               "epochs": len(self.times)}
+        print(f"  {self.name:14s} epoch {res['epoch_s_median'] * 1e3:8.1f} ms   acc {acc:.4f}", flush=True)
+        return res
+
+
+def run_all(libs: dict, k: int, data, epochs: int) -> dict:
+    """Round-robin: epoch e of every library runs back to back, so load on the machine hits all alike."""
+    trainers = {lib: Trainer(lib, spec[k], spec[2], data) for lib, spec in libs.items()}
+    for _ in range(epochs):
+        for tr in trainers.values():
+            tr.epoch()
+    return {lib: tr.result() for lib, tr in trainers.items()}
 
 
 def main() -> None:
@@ -260,7 +278,7 @@ def main() -> None:
     for task, layout, epochs, k in (("mlp_64_128_10_T25", "flat", args.epochs, 0), ("conv_16_32_T8", "image", args.conv_epochs, 1)):
         data = load_digits(layout)
         print(f"{task}: {epochs} epochs, batch 128, {len(data.y_train)} train samples")
-        results[task] = {lib: run(lib, spec[k], spec[2], data, epochs) for lib, spec in libs.items()}
+        results[task] = run_all(libs, k, data, epochs)
         base = results[task]["neurocircuits"]["epoch_s_median"]
         for lib in libs:
             if lib != "neurocircuits":

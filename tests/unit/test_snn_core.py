@@ -30,8 +30,12 @@ def _inputs(seed=0, T=10, B=3, N=4):
 
 
 @pytest.mark.parametrize("reset,detach,sur", list(itertools.product(["soft", "hard"], [True, False], SURROGATES.names())))
-def test_fused_lif_backward_equals_unrolled_autograd(reset, detach, sur):
+@pytest.mark.parametrize("scalar_params", [False, True])
+def test_fused_lif_backward_equals_unrolled_autograd(reset, detach, sur, scalar_params):
     x, v0, a, gain, th, (ws, wh, wv) = _inputs()
+    if scalar_params:  # exercises the matmul form of the backward recursion (soft reset, detached)
+        a = torch.tensor(0.85, dtype=D, requires_grad=True)
+        th = torch.tensor(0.9, dtype=D, requires_grad=True)
     grads, outs = [], []
     for fn in (lif_multistep, lif_multistep_unrolled):
         o = fn(x, v0, a, gain, th, reset=reset, v_reset=-0.1, detach_reset=detach, surrogate=sur)
@@ -43,6 +47,11 @@ def test_fused_lif_backward_equals_unrolled_autograd(reset, detach, sur):
         assert torch.allclose(p, q, atol=1e-12)
     for p, q in zip(*grads):
         assert torch.allclose(p, q, atol=1e-6, rtol=0), (p - q).abs().max()
+    # only-spikes loss (unused outputs get no gradient tensor)
+    g_only = [torch.autograd.grad((fn(x, v0, a, gain, th, reset=reset, detach_reset=detach, surrogate=sur).spikes * ws).sum(), [x, a])
+              for fn in (lif_multistep, lif_multistep_unrolled)]
+    for p, q in zip(*g_only):
+        assert torch.allclose(p, q, atol=1e-6, rtol=0)
     assert grads[0][0].abs().sum() > 0
 
 

@@ -79,7 +79,11 @@ class _FusedLIF(torch.autograd.Function):
         sg = spec.dx(h_seq - theta, alpha)  # sigma'(h - theta), (T, B, ...)
         # C_t: gradient reaching h_t directly (not through v_t); becomes G_t = dL/dh_t in place below
         if gs is not None:
-            C = gs * sg if gh is None else torch.addcmul(gh, gs, sg)
+            if gh is None:
+                sg_reused = not soft or not detach_reset or ctx.needs_input_grad[4]
+                C = gs * sg if sg_reused else sg.mul_(gs)  # sg is a fresh temporary: reuse it
+            else:
+                C = torch.addcmul(gh, gs, sg)
         else:
             C = torch.zeros_like(h_seq) if gh is None else gh.clone()
         # D_t = dv_t/dh_t (None means 1)
