@@ -136,10 +136,15 @@ def _ltc_semi_implicit(x: Tensor, v: Tensor, p: LTCParams, dt: Tensor, unfolds: 
     # The sensory conductances depend only on the input, constant over the step: compute once.
     gs, gse = _synapse_sums(x, p.sensory_w, p.sensory_sigma, p.sensory_mu, p.sensory_erev, p.sensory_mask)
     cm_t = p.cm / (dt / unfolds)
-    leak = p.gleak * p.vleak
+    # loop invariants hoisted: (v - mu) sigma = v sigma - mu sigma; masked weights; constant terms
+    neg_mu_sigma = -(p.mu * p.sigma)
+    wm = p.w * p.mask
+    wme = wm * p.erev
+    num0 = p.gleak * p.vleak + gse
+    den0 = cm_t + p.gleak + gs + eps
     for _ in range(unfolds):
-        gr, gre = _synapse_sums(v, p.w, p.sigma, p.mu, p.erev, p.mask)
-        v = (cm_t * v + leak + gre + gse) / (cm_t + p.gleak + gr + gs + eps)
+        act = torch.sigmoid(torch.addcmul(neg_mu_sigma, v.unsqueeze(-1), p.sigma))
+        v = (cm_t * v + num0 + (act * wme).sum(dim=1)) / (den0 + (act * wm).sum(dim=1))
     return v
 
 

@@ -12,4 +12,5 @@ from ._registry import register_model as register_model
 from . import transformer as transformer  # noqa: F401
 from . import cells as cells  # noqa: F401
 from . import spiking as spiking  # noqa: F401
+from . import kan as kan  # noqa: F401
 from . import connectome as connectome  # noqa: F401

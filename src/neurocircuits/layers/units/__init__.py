@@ -1,0 +1,14 @@
+"""Alternative units: KAN layers (B-spline edges), symbolic primitives, and more."""
+
+from ._bspline import adaptive_grid as adaptive_grid
+from ._bspline import bspline_basis as bspline_basis
+from ._bspline import curve_to_coef as curve_to_coef
+from ._bspline import extend_grid as extend_grid
+from ._bspline import uniform_grid as uniform_grid
+from ._kan import KAN as KAN
+from ._kan import KANLayer as KANLayer
+from ._symbolic import SYMBOLIC_LIB as SYMBOLIC_LIB
+from ._symbolic import Primitive as Primitive
+from ._symbolic import SymbolicFit as SymbolicFit
+from ._symbolic import fit_primitive as fit_primitive
+from ._symbolic import suggest_symbolic as suggest_symbolic
