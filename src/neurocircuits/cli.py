@@ -166,7 +166,11 @@ def discover(
     if n_examples < 1:
         raise typer.BadParameter(f"--n-examples must be >= 1, got {n_examples}.", param_hint="--n-examples")
     if model is None:
-        model = task if task in pretrained.list_pretrained() else "induction"
+        if task is not None and task not in pretrained.list_pretrained():
+            raise typer.BadParameter(
+                f"no shipped model is trained on task {task!r}; pass --model (a checkpoint or HuggingFace folder). "
+                f"Shipped models: {', '.join(pretrained.list_pretrained()) or '(none)'}.", param_hint="--model")
+        model = task or "induction"
     net, meta, tokenizer = _load_discovery_model(model, device)
     task = task or meta.get("task")
     if data is not None:

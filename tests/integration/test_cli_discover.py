@@ -106,3 +106,31 @@ def test_each_task_runs_end_to_end(task, tmp_path):
     assert res.exit_code == 0, res.output
     circuit, _ = _check_report(tmp_path / task, 1)
     assert circuit.attrs["run"]["task"] == task
+
+
+def test_huggingface_folder_with_jsonl_pairs(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    cfg = transformers.GPT2Config(n_layer=2, n_head=2, n_embd=16, vocab_size=20, n_positions=16)
+    torch.manual_seed(0)
+    transformers.GPT2LMHeadModel(cfg).save_pretrained(tmp_path / "gpt2-tiny")
+    path = tmp_path / "pairs.jsonl"
+    with open(path, "w") as fh:
+        for i in range(4):
+            clean = [(i + j) % 20 for j in range(6)]
+            fh.write(json.dumps({"clean": clean, "corrupt": [(c + 7) % 20 for c in clean], "answer": clean[0],
+                                 "wrong": (clean[0] + 1) % 20}) + "\n")
+    res = runner.invoke(app, ["discover", "--model", str(tmp_path / "gpt2-tiny"), "--data", str(path),
+                              "--method", "eap", "--top-k", "5", "--out", str(tmp_path / "rep")])
+    assert res.exit_code == 0, res.output
+    circuit, _ = _check_report(tmp_path / "rep", 1)
+    assert circuit.n_edges == 5 and circuit.attrs["run"]["model"] == "gpt2-tiny"
+
+
+def test_huggingface_folder_needs_data_or_task(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=1, n_head=2, n_embd=8, vocab_size=10,
+                                                         n_positions=8)).save_pretrained(tmp_path / "m")
+    res = runner.invoke(app, ["discover", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "rep")])
+    assert res.exit_code == 2 and "--data" in res.output and "Traceback" not in res.output
