@@ -165,10 +165,10 @@ def train_classifier(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            tot += float(loss) * len(idx)
+            tot += float(loss.detach()) * len(idx)
             correct += int((scores.argmax(-1) == y_train[idx]).sum())
             if tqdm and config.progress:
-                it.set_postfix(loss=f"{float(loss):.3f}")
+                it.set_postfix(loss=f"{float(loss.detach()):.3f}")
         test_acc, _ = evaluate(model, x_test, y_test, time_first, config.decoder)
         metrics = {"epoch": epoch + 1, "loss": tot / n, "train_acc": correct / n, "test_acc": test_acc}
         result.history.append(metrics)
