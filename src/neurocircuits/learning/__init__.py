@@ -14,3 +14,11 @@ from ._predictive_coding import IncrementalPredictiveCoding as IncrementalPredic
 from ._predictive_coding import PredictiveCoding as PredictiveCoding
 from ._predictive_coding import pc_energy as pc_energy
 from ._predictive_coding import pc_weight_gradients as pc_weight_gradients
+from ._assembly import ASSEMBLY_PLASTICITY as ASSEMBLY_PLASTICITY
+from ._assembly import Area as Area
+from ._assembly import AssemblyConfig as AssemblyConfig
+from ._assembly import k_cap as k_cap
+from ._hebbian import OjaSubspace as OjaSubspace
+from ._hebbian import oja_subspace_update as oja_subspace_update
+from ._hebbian import orthogonal_projection as orthogonal_projection
+from ._hebbian import principal_angles as principal_angles

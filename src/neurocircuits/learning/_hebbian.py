@@ -1,0 +1,68 @@
+"""Unsupervised Hebbian rules as rule objects: Oja's subspace rule (principal subspace extraction).
+
+Oja 1989 ("Neural networks, principal components, and subspaces", Int. J. Neural Syst. 1:61)::
+
+    y = W x,   dW = eta (y x^T - y y^T W)
+
+For zero-mean inputs with distinct top-k covariance eigenvalues, the rows of ``W`` converge to an
+orthonormal basis of the principal k-dimensional subspace. This is the lateral Hebbian/anti-Hebbian
+circuit HLOP (Xiao et al. 2024, "Hebbian learning based orthogonal projection for continual
+learning of spiking neural networks") uses to project presynaptic traces off old tasks' subspaces;
+:func:`orthogonal_projection` gives that projection.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ._base import register_rule
+
+__all__ = ["OjaSubspace", "oja_subspace_update", "principal_angles", "orthogonal_projection"]
+
+
+def oja_subspace_update(W: Tensor, x: Tensor, lr: float) -> Tensor:
+    """One batch-averaged Oja subspace step; ``W`` is ``(k, n)``, ``x`` is ``(batch, n)``."""
+    y = x @ W.T
+    dW = (y.T @ x - y.T @ y @ W) / x.shape[0]
+    return W + lr * dW
+
+
+def principal_angles(A: Tensor, B: Tensor) -> Tensor:
+    """Principal angles (radians) between the row spaces of ``A`` (k, n) and ``B`` (k', n)."""
+    Qa, _ = torch.linalg.qr(A.T)
+    Qb, _ = torch.linalg.qr(B.T)
+    s = torch.linalg.svdvals(Qa.T @ Qb).clamp(-1.0, 1.0)
+    return torch.arccos(s)
+
+
+def orthogonal_projection(W: Tensor) -> Tensor:
+    """``P = I - W^T (W W^T)^+ W``: removes the component in the subspace spanned by ``W``'s rows."""
+    n = W.shape[1]
+    return torch.eye(n, dtype=W.dtype, device=W.device) - W.T @ torch.linalg.pinv(W @ W.T) @ W
+
+
+@register_rule("oja_subspace", paper="Oja 1989")
+class OjaSubspace:
+    """Rule object for a bias-free ``nn.Linear(n, k)``: Oja's subspace rule on each batch (labels ignored)."""
+
+    name = "oja_subspace"
+
+    def __init__(self, lr: float = 0.01) -> None:
+        if lr <= 0:
+            raise ValueError(f"lr must be > 0, got {lr}.")
+        self.lr = lr
+
+    def setup(self, model: nn.Module) -> None:
+        if not isinstance(model, nn.Linear) or model.bias is not None:
+            raise TypeError("OjaSubspace trains a bias-free nn.Linear(n_inputs, k).")
+
+    def step(self, model: nn.Module, x: Tensor, y: Tensor | None = None) -> dict[str, float]:
+        with torch.no_grad():
+            model.weight.copy_(oja_subspace_update(model.weight, x, self.lr))
+            W = model.weight
+            ortho = float((W @ W.T - torch.eye(W.shape[0], dtype=W.dtype)).abs().max())
+        return {"orthogonality_error": ortho, "iterations": 1}
+
+    def predict(self, model: nn.Module, x: Tensor) -> Tensor:
+        return model(x)
