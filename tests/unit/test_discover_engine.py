@@ -159,6 +159,10 @@ def test_error_clean_corrupt_shape_mismatch_names_shapes() -> None:
                               answer_pos=-1)
     with pytest.raises(DiscoveryError, match=r"\(4, 7\).*\(4, 6\)"):
         PatchEngine(tiny_transformer(), p)
+    with pytest.raises(DiscoveryError, match=r"\(3, 2\) but corrupt inputs \(3, 5\)"):
+        discover.InputPairs(torch.zeros(3, 2), torch.zeros(3, 5), torch.zeros(3), torch.zeros(3))
+    with pytest.raises(DiscoveryError, match=r"answer must have shape \(3,\)"):
+        discover.InputPairs(torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(4), torch.zeros(3))
 
 
 def test_error_unknown_names_list_valid_ones() -> None:

@@ -176,3 +176,70 @@ def test_position_resolved_discovery_on_a_transformer() -> None:
     assert any(abs(e.score) > 1e-3 for e in exact.scores.edges if e.source == "embed" and e.position == 2)
     f = discover.faithfulness(model, pairs, result.circuit)
     assert f.faithfulness == pytest.approx(result.faithfulness)
+
+
+class UnrolledResidualRNN(torch.nn.Module):
+    """h_t = h_{t-1} + E x_t + g(h_{t-1} + E x_t) unrolled over T steps with ONE shared cell g.
+
+    Each step has its own hook points (input write, cell input, cell output), as the discovery
+    contract asks of recurrent nets. The shared cell copies stream dim 0 into dim 1 (ReLU pair);
+    the readout reads dim 1 only; the signal is x_0[0]; later inputs are noise in dims 2-3.
+    Planted route: x0 -> every g_t.in, and every g_t -> readout.
+    """
+
+    def __init__(self, steps: int = 4) -> None:
+        super().__init__()
+        from neurocircuits.layers.hooks import HookPoint, name_hook_points
+
+        self.steps = steps
+        self.W1 = torch.nn.Parameter(torch.zeros(4, 2))
+        self.W2 = torch.nn.Parameter(torch.zeros(2, 4))
+        with torch.no_grad():
+            self.W1[0, 0], self.W1[0, 1] = 1.0, -1.0
+            self.W2[0, 1], self.W2[1, 1] = 1.0, -1.0
+        self.x_hooks = torch.nn.ModuleList(HookPoint() for _ in range(steps))
+        self.in_hooks = torch.nn.ModuleList(HookPoint() for _ in range(steps))
+        self.out_hooks = torch.nn.ModuleList(HookPoint() for _ in range(steps))
+        self.hook_readout = HookPoint()
+        name_hook_points(self)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # x (batch, steps, 4)
+        h = torch.zeros(x.shape[0], 4)
+        for t in range(self.steps):
+            h = h + self.x_hooks[t](x[:, t])
+            h = h + self.out_hooks[t](torch.relu(self.in_hooks[t](h) @ self.W1) @ self.W2)
+        r = self.hook_readout(h)
+        return torch.stack([r[:, 1], -r[:, 1]], dim=1), h  # (logits, final state)
+
+    def computation_graph(self) -> CircuitGraph:
+        g = CircuitGraph(name="unrolled-rnn")
+        writers: list[str] = []
+        for t in range(self.steps):
+            g.add_node(f"x{t}", kind="input", layer=t, role="writer", hook=f"x_hooks.{t}")
+            writers.append(f"x{t}")
+            g.add_node(f"g{t}.in", kind="cell_input", layer=t, role="reader", hook=f"in_hooks.{t}", owner=f"g{t}")
+            for w in writers:
+                g.add_edge(w, f"g{t}.in", kind="cell")
+            g.add_node(f"g{t}", kind="cell", layer=t, role="writer", hook=f"out_hooks.{t}")
+            writers.append(f"g{t}")
+        g.add_node("readout", kind="logits", layer=self.steps, role="reader", hook="hook_readout", owner=None)
+        for w in writers:
+            g.add_edge(w, "readout", kind="resid")
+        return g
+
+
+@pytest.mark.parametrize("method", ["edge_patching", "eap", "eap_ig", "acdc"])
+def test_methods_find_the_planted_route_in_an_unrolled_rnn(method: str) -> None:
+    model = UnrolledResidualRNN(steps=4)
+    g = torch.Generator().manual_seed(0)
+    sign = torch.where(torch.rand(16, generator=g) < 0.5, -1.0, 1.0)
+    clean, corrupt = torch.randn(16, 4, 4, generator=g), torch.randn(16, 4, 4, generator=g)
+    clean[:, :, :2], corrupt[:, :, :2] = 0.0, 0.0
+    clean[:, 0, 0], corrupt[:, 0, 0] = sign, -sign
+    answer = (sign < 0).long()
+    pairs = discover.InputPairs(clean, corrupt, answer, 1 - answer)
+    truth = {("x0", f"g{t}.in", "cell", None) for t in range(4)} | {(f"g{t}", "readout", "resid", None) for t in range(4)}
+    result = discover.discover(model, pairs, method=method, progress=False)
+    assert discover.roc_auc(result.scores, truth) == 1.0
+    assert result.circuit.edge_keys() == truth
+    assert result.faithfulness == pytest.approx(1.0)

@@ -20,6 +20,7 @@ from ._eval import roc_auc as roc_auc
 from ._examples import PlantedResidualMLP as PlantedResidualMLP
 from ._examples import planted_mlp_pairs as planted_mlp_pairs
 from ._index import DiscoveryError as DiscoveryError
+from ._inputs import InputPairs as InputPairs
 from ._index import GraphIndex as GraphIndex
 from ._index import build_index as build_index
 from ._methods import METHODS as METHODS

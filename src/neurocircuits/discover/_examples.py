@@ -23,6 +23,7 @@ from torch import nn
 
 from ..graph import CircuitGraph
 from ..layers.hooks import HookPoint, name_hook_points
+from ._inputs import InputPairs
 
 
 class _Block(nn.Module):
@@ -123,14 +124,12 @@ class PlantedResidualMLP(nn.Module):
         return full.filter_edges(lambda e: e.key in keys, prune_nodes=True)
 
 
-def planted_mlp_pairs(n: int = 32, n_in: int = 4, seed: int = 0, dtype: torch.dtype = torch.float32):  # type: ignore[no-untyped-def]
+def planted_mlp_pairs(n: int = 32, n_in: int = 4, seed: int = 0, dtype: torch.dtype = torch.float32) -> InputPairs:
     """Clean/corrupt inputs for :class:`PlantedResidualMLP`: the signal's sign flips, the noise is redrawn.
 
     The clean signal has a random sign and magnitude in [0.5, 1.5]; the answer is class 0 for a
     positive signal, 1 for a negative one; the corrupt input carries the negated signal.
     """
-    from ..data.tasks import PromptPairs
-
     gen = torch.Generator().manual_seed(seed)
     sign = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
     sig = sign * (0.5 + torch.rand(n, generator=gen))
@@ -138,4 +137,4 @@ def planted_mlp_pairs(n: int = 32, n_in: int = 4, seed: int = 0, dtype: torch.dt
     corrupt = torch.randn(n, n_in, generator=gen)
     clean[:, 0], corrupt[:, 0] = sig, -sig
     answer = (sign < 0).long()
-    return PromptPairs(clean.to(dtype), corrupt.to(dtype), answer, 1 - answer)
+    return InputPairs(clean.to(dtype), corrupt.to(dtype), answer, 1 - answer)
