@@ -491,7 +491,7 @@ class PatchEngine:
         for gi, g in enumerate(self.index.groups):
             diff = torch.stack([self.abl_flat[u] - self.clean_flat[u] for u in g.writers])  # (U, B, P, F)
             s = torch.einsum("ubpf,bprf->urp", diff.double(), grads[gi].double())  # (U, R, P)
-            scores.index_put_((self.group_table[gi].flatten(),), s.reshape(-1, self.P), accumulate=True)
+            scores.index_put_((self.group_table[gi].flatten().to(scores.device),), s.reshape(-1, self.P), accumulate=True)
         return scores[:-1]
 
 

@@ -210,7 +210,7 @@ def info_flow(engine: PatchEngine, threshold: float | None = None, **kwargs: Any
             else:
                 s = imp.mean((1, 2)).unsqueeze(1)
             rows = engine.group_table[gi][:, ri]
-            scores[rows] = s.to(scores.dtype)
+            scores[rows] = s.detach().to(device='cpu', dtype=scores.dtype)
     scores = scores[:-1]
     # top-down route
     keep = torch.zeros(E, P, dtype=torch.bool)
