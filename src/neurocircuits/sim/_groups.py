@@ -212,6 +212,15 @@ class NeuronGroup:
                 open_ = open_ & (self.state.refractory_left_ms <= 0.5 * self.dt_ms)
             self.state = self.state._replace(v=self.state.v + dv * open_.to(dv.dtype))
 
+    def set_synaptic_state(self, synapse: str, tau_syn_ms: float, values: Any, e_rev_mv: float | None = None) -> None:
+        """Set the synaptic variable of one input channel (after ``net.build()``), e.g. initial conductances."""
+        key = (synapse, float(tau_syn_ms), None if e_rev_mv is None else float(e_rev_mv))
+        if key not in self.channels or self.channels[key].g is None:
+            raise ValueError(f"{self.label} has no {synapse} input with tau_syn_ms={tau_syn_ms}, e_rev_mv={e_rev_mv}; "
+                             f"existing: {list(self.channels)}. Build the network first (net.build()).")
+        ch = self.channels[key]
+        ch.g.copy_(torch.broadcast_to(torch.as_tensor(np.asarray(values, dtype=np.float64), dtype=ch.g.dtype), ch.g.shape))
+
     def state_variable(self, name: str) -> Tensor:
         if name in self.state._fields:
             return getattr(self.state, name)

@@ -56,6 +56,13 @@ class SpikeMonitor(_Monitor):
             self._steps.append(torch.full_like(idx, step))
             self._cache = None
 
+    def record_bulk(self, steps: np.ndarray, idx: np.ndarray) -> None:
+        """Record many spikes at once (used by the numba fast path)."""
+        if idx.size:
+            self._idx.append(torch.as_tensor(idx))
+            self._steps.append(torch.as_tensor(steps))
+            self._cache = None
+
     def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
         if self._cache is None:
             if self._idx:

@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ._groups import NeuronGroup, PoissonGroup
-from ._monitors import _Monitor
+from ._monitors import PopulationRateMonitor, _Monitor
 from ._projection import GapJunction, Projection
 
 
@@ -40,11 +40,16 @@ class Network:
         dtype: ``torch.float32`` (default) or ``torch.float64``.
         max_rate_hz: a population whose mean rate over ``rate_window_ms`` exceeds this stops the run.
         check_every_steps: how often to check for NaN/inf (default 1 on CPU, 100 on CUDA).
+        backend: ``"auto"`` (the numba CPU fast path when the network qualifies, else torch), ``"torch"``
+            (vectorised torch, CPU or CUDA) or ``"numba"`` (raise if the network does not qualify).
     """
 
     def __init__(self, dt_ms: float = 0.1, seed: int = 0, device: str = "cpu", dtype: torch.dtype = torch.float32,
                  max_rate_hz: float = 1000.0, rate_window_ms: float = 100.0,
-                 check_every_steps: int | None = None) -> None:
+                 check_every_steps: int | None = None, backend: str = "auto") -> None:
+        if backend not in ("auto", "torch", "numba"):
+            raise ValueError(f"backend must be 'auto', 'torch' or 'numba', got {backend!r}.")
+        self.backend = backend
         if not dt_ms > 0:
             raise ValueError(f"dt_ms must be positive, got {dt_ms}.")
         if dtype not in (torch.float32, torch.float64):
@@ -134,6 +139,10 @@ class Network:
         show = progress if progress is not None else n_steps > 20000
         bar = tqdm(total=n_steps, unit="step", disable=not show, mininterval=0.5)
         chunk = max(1, n_steps // 100)
+        if self.active_backend() == "numba":
+            self._run_fast(n_steps, bar)
+            bar.close()
+            return
         with torch.no_grad():
             for k in range(n_steps):
                 self._step(self.step_count)
@@ -142,6 +151,57 @@ class Network:
                     bar.update(chunk)
         bar.update(n_steps - bar.n)
         bar.close()
+
+    def active_backend(self) -> str:
+        """The backend the next run uses (``"numba"`` or ``"torch"``)."""
+        from ._fast import ineligible_reason
+
+        if self.backend == "torch":
+            return "torch"
+        self.build()
+        why = ineligible_reason(self)
+        if why is None:
+            return "numba"
+        if self.backend == "numba":
+            raise ValueError(f"backend='numba' cannot run this network: {why}. Use backend='torch' or 'auto'.")
+        return "torch"
+
+    def _run_fast(self, n_steps: int, bar: Any) -> None:
+        from ._fast import FastEngine
+
+        engine = FastEngine(self)
+        offsets = {id(g): int(o) for g, o in zip(self.groups, engine.offsets)}
+        window = self._window_steps
+        end = self.step_count + n_steps
+        try:
+            while self.step_count < end:
+                todo = min(window - self.step_count % window, end - self.step_count)
+                step0 = self.step_count
+                steps, idx, done, bad = engine.run(step0, todo)
+                for m in self.monitors:
+                    lo = offsets[id(m.group)] + m.offset
+                    sel = (idx >= lo) & (idx < lo + m.n)
+                    if isinstance(m, PopulationRateMonitor):
+                        m._buf[step0 - m._step0: step0 - m._step0 + done] = torch.as_tensor(
+                            np.bincount(steps[sel] - step0, minlength=done)[:done], dtype=torch.float64)
+                    else:
+                        m.record_bulk(steps[sel], idx[sel] - lo)
+                for g in self.groups:
+                    o = offsets[id(g)]
+                    self._counts[self.groups.index(g)] += float(((idx >= o) & (idx < o + g.n)).sum())
+                self.step_count += done
+                bar.update(done)
+                if bad >= 0:
+                    g = next(g for g in self.groups if offsets[id(g)] <= bad < offsets[id(g)] + g.n)
+                    step = self.step_count
+                    raise SimulationDivergedError(
+                        f"population {g.label!r} diverged at step {step} (t = {step * self.dt_ms:.4g} ms): v of "
+                        f"neuron {bad - offsets[id(g)]} is {float(engine.v[bad])}. Reduce dt_ms or check weights "
+                        "and input currents.", step, step * self.dt_ms, g.label)
+                if self.step_count % window == 0:
+                    self._check_rates(self.step_count - 1)
+        finally:
+            engine.sync_to_torch()
 
     def _step(self, step: int) -> None:
         for g in self.groups:
@@ -168,16 +228,19 @@ class Network:
                         f"v of neuron {bad} is {float(g.state.v[bad])}. Reduce dt_ms, switch to an exact/rk4 "
                         "integrator, or check weights and input currents.", step, step * self.dt_ms, g.label)
         if (step + 1) % self._window_steps == 0:
-            window_s = self._window_steps * self.dt_ms * 1e-3
-            for k, g in enumerate(self.groups):
-                rate = float(self._counts[k]) / g.n / window_s
-                self._counts[k].zero_()
-                if rate > self.max_rate_hz and not isinstance(g, PoissonGroup):
-                    raise SimulationDivergedError(
-                        f"population {g.label!r} ran away: mean rate {rate:.0f} Hz over the "
-                        f"{self.rate_window_ms:g} ms ending at step {step} (t = {step * self.dt_ms:.4g} ms) exceeds "
-                        f"max_rate_hz={self.max_rate_hz:g}. Check the balance of excitation and inhibition, or "
-                        "raise max_rate_hz if this is intended.", step, step * self.dt_ms, g.label)
+            self._check_rates(step)
+
+    def _check_rates(self, step: int) -> None:
+        window_s = self._window_steps * self.dt_ms * 1e-3
+        for k, g in enumerate(self.groups):
+            rate = float(self._counts[k]) / g.n / window_s
+            self._counts[k].zero_()
+            if rate > self.max_rate_hz and not isinstance(g, PoissonGroup):
+                raise SimulationDivergedError(
+                    f"population {g.label!r} ran away: mean rate {rate:.0f} Hz over the "
+                    f"{self.rate_window_ms:g} ms ending at step {step} (t = {step * self.dt_ms:.4g} ms) exceeds "
+                    f"max_rate_hz={self.max_rate_hz:g}. Check the balance of excitation and inhibition, or "
+                    "raise max_rate_hz if this is intended.", step, step * self.dt_ms, g.label)
 
     def summary(self) -> dict[str, Any]:
         """Populations, synapse counts and time simulated."""

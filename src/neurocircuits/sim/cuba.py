@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from ._groups import NeuronGroup
@@ -60,4 +61,11 @@ def build_cuba(n_neurons: int = 4000, connectivity: str = "p", dt_ms: float = 0.
         net.add(Projection(inh, neurons, fixed_in_degree=16, name="inh", **syn_i))
     spikes = net.add(SpikeMonitor(neurons))
     rate = net.add(PopulationRateMonitor(neurons))
+    if model == "coba":  # Brian2's COBA example starts from random conductances (and v ~ N(-55, 5) mV)
+        net.build()
+        rng = np.random.default_rng(seed + 1)
+        neurons.set_synaptic_state("exp_conductance", 5.0, (rng.standard_normal(n_neurons) * 1.5 + 4.0) * 10.0, 0.0)
+        neurons.set_synaptic_state("exp_conductance", 10.0, (rng.standard_normal(n_neurons) * 12.0 + 20.0) * 10.0, -80.0)
+        neurons.state = neurons.state._replace(v=torch.as_tensor(
+            -60.0 + rng.standard_normal(n_neurons) * 5.0 - 5.0, dtype=dtype, device=net.device))
     return net, {"neurons": neurons, "exc": exc, "inh": inh, "spikes": spikes, "rate": rate}
