@@ -169,7 +169,7 @@ def spiking_conv(**cfg: Any) -> SpikingConvNet:
 class LayerEnergy:
     name: str
     macs_per_step: int
-    input_rate: float  # fraction of non-zero inputs per step (1.0 for analogue inputs)
+    input_rate: float  # mean spike count per input per step (the firing rate for binary spikes; 1.0 for analogue)
     spiking_input: bool
     ops: float  # SOPs (spiking input) or MACs (analogue input) over all steps, per sample
     energy_pj: float
@@ -188,9 +188,11 @@ class EnergyReport:
         return self.ann_energy_pj / max(self.snn_energy_pj, 1e-30)
 
 
-def _macs(module: nn.Module, inp: Tensor, out: Tensor) -> int:
-    if isinstance(module, nn.Linear):
-        return module.in_features * module.out_features
+def _macs(module: nn.Module, inp: Tensor, out: Tensor, other: Tensor | None = None) -> int:
+    if other is not None:  # batched matmul a (lead, ..., m, k) @ b (lead, ..., k, n), per leading element
+        return int(inp[0].numel() * other.shape[-1])
+    if isinstance(module, nn.Linear):  # per leading element: all tokens of one (step, sample)
+        return int(inp[0].numel() * module.out_features)
     if isinstance(module, nn.Conv2d):
         k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
         return int(k * out[0].numel())
@@ -201,10 +203,11 @@ def _macs(module: nn.Module, inp: Tensor, out: Tensor) -> int:
 def energy_estimate(model: nn.Module, x: Tensor, time_steps: int | None = None) -> EnergyReport:
     """Per-sample inference energy of ``model`` on ``x`` from measured spike rates (STEP's model).
 
-    Every ``nn.Linear``/``nn.Conv2d`` inside ``model`` is one synaptic layer. Its per-step MAC count is
-    counted from shapes; if its input is binary (spikes), it costs ``rate * T * MAC`` synaptic
-    operations at ``E_AC``, else ``T * MAC`` MACs at ``E_MAC``. The ANN reference costs ``MAC`` at
-    ``E_MAC`` once per layer.
+    Every ``nn.Linear``/``nn.Conv2d``/``SpikeMatmul`` inside ``model`` is one synaptic layer. Its
+    per-step MAC count is counted from shapes; if its input is spikes (non-negative integers: binary
+    spikes, multi-bit GIF levels, residual spike sums), it costs ``mean(input) * T * MAC`` synaptic
+    operations (one addition per spike unit) at ``E_AC``, else ``T * MAC`` MACs at ``E_MAC``. The ANN
+    reference costs ``MAC`` at ``E_MAC`` once per layer.
     """
     T = time_steps if time_steps is not None else int(getattr(model, "time_steps"))
     records: list[tuple[str, int, float, bool, int]] = []
@@ -213,13 +216,17 @@ def energy_estimate(model: nn.Module, x: Tensor, time_steps: int | None = None) 
         def hook(mod: nn.Module, args: tuple[Tensor, ...], out: Tensor) -> None:
             inp = args[0]
             n_samples = inp.shape[0]
-            binary = bool(((inp == 0) | (inp == 1)).all())
-            rate = float((inp != 0).float().mean()) if binary else 1.0
-            records.append((name, _macs(mod, inp, out), rate, binary, n_samples))
+            spikes = bool(((inp >= 0) & (inp == torch.round(inp))).all())
+            rate = float(inp.float().mean()) if spikes else 1.0
+            other = args[1] if len(args) > 1 else None
+            records.append((name, _macs(mod, inp, out, other), rate, spikes, n_samples))
 
         return hook
 
-    handles = [m.register_forward_hook(make_hook(n)) for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    from ..layers.spiking import SpikeMatmul
+
+    kinds = (nn.Linear, nn.Conv2d, SpikeMatmul)
+    handles = [m.register_forward_hook(make_hook(n)) for n, m in model.named_modules() if isinstance(m, kinds)]
     was_training = model.training
     try:
         model.eval()

@@ -15,3 +15,6 @@ from ._neurons import list_neurons as list_neurons
 from ._neurons import make_neuron as make_neuron
 from ._time import TimeAxisError as TimeAxisError
 from ._time import check_time_first as check_time_first
+from ._attention import SpikeMatmul as SpikeMatmul
+from ._attention import SpikingMLPBlock as SpikingMLPBlock
+from ._attention import SpikingSelfAttention as SpikingSelfAttention
