@@ -14,3 +14,4 @@ from . import cells as cells  # noqa: F401
 from . import spiking as spiking  # noqa: F401
 from . import kan as kan  # noqa: F401
 from . import connectome as connectome  # noqa: F401
+from . import spiking_transformer as spiking_transformer  # noqa: F401
