@@ -186,3 +186,31 @@ def test_raster_writes_file(tmp_path, suffix):
         ET.fromstring(data)
     with pytest.raises(ValueError, match="one neuron id per spike"):
         plot_raster([1.0], [0, 1], tmp_path / "bad.png")
+
+
+def test_long_edges_route_around_nodes_of_the_rows_they_cross():
+    from neurocircuits.viz._diagram import _layout
+
+    g = contract_graph()
+    nodes, edges = g.nodes, g.edges
+    pos, routes = _layout(nodes, edges)
+    for e, route in zip(edges, routes):
+        for x, y in route:  # a virtual point never sits inside a drawn node box
+            for n in nodes:
+                nx_, ny_ = pos[n.name]
+                assert not (abs(x - nx_) < 37 and abs(y - ny_) < 13), (e.key, n.name)
+    # embed -> logits crosses every row in between: one virtual point per crossed row
+    rows = sorted({y for _, y in pos.values()})
+    embed_logits = next(r for e, r in zip(edges, routes) if e.source == "embed" and e.target == "logits")
+    assert len(embed_logits) == len(rows) - 2
+
+
+def test_rank_graph_keeps_the_model_layout_for_a_sparse_circuit():
+    from neurocircuits.viz._diagram import _layout, _given_ranks
+
+    full = contract_graph()
+    circuit = full.filter_edges(lambda e: (e.source, e.target) in {("a0.h1", "a1.h0.k"), ("a1.h0", "logits")},
+                                prune_nodes=True)
+    ranks = _given_ranks(circuit.nodes, full)
+    pos, _ = _layout(circuit.nodes, circuit.edges, ranks)
+    assert pos["a0.h1"][1] > pos["a1.h0.k"][1] > pos["a1.h0"][1] > pos["logits"][1]

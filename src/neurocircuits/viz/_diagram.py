@@ -59,6 +59,7 @@ def circuit_svg(
     engine: str = "auto",
     prune_nodes: bool = True,
     title: str | None = None,
+    rank_graph: CircuitGraph | None = None,
 ) -> str:
     """Draw ``graph`` as an SVG document (a string).
 
@@ -69,6 +70,9 @@ def circuit_svg(
         prune_nodes: draw only nodes that touch an edge (a discovered circuit keeps every node of
             the model's graph in its node table); isolated nodes are dropped.
         title: optional caption drawn at the top.
+        rank_graph: a larger graph (e.g. the model's full scored graph) whose structure fixes the
+            rows, so that a circuit keeps the model's layer layout even where it lacks the nodes
+            that order a layer (heads above their q/k/v inputs, the MLP above its input).
 
     Returns:
         The SVG text: one ``<g class="node">`` per drawn node and one ``<g class="edge">`` per edge.
@@ -83,8 +87,19 @@ def circuit_svg(
                 "engine='graphviz' needs the 'graphviz' Python package and the Graphviz 'dot' binary "
                 "on PATH; install both or use engine='python'."
             )
-        return _graphviz_svg(nodes, edges, title)
-    return _python_svg(nodes, edges, title)
+        return _graphviz_svg(nodes, edges, title, _given_ranks(nodes, rank_graph))
+    return _python_svg(nodes, edges, title, _given_ranks(nodes, rank_graph))
+
+
+def _given_ranks(nodes: list[Node], rank_graph: CircuitGraph | None) -> dict[str, int] | None:
+    if rank_graph is None:
+        return None
+    full = _ranks(rank_graph.nodes, rank_graph.edges)
+    if any(n.name not in full for n in nodes):
+        return None
+    used = sorted({full[n.name] for n in nodes})
+    ordinal = {r: i for i, r in enumerate(used)}
+    return {n.name: ordinal[full[n.name]] for n in nodes}
 
 
 # -- shared helpers --------------------------------------------------------------------------------
@@ -142,32 +157,69 @@ def _edge_label(edge: Edge) -> str:
 # -- pure-Python layered layout ---------------------------------------------------------------------
 def layered_layout(nodes: list[Node], edges: list[Edge]) -> dict[str, tuple[float, float]]:
     """Centre coordinates (x, y) of each node; rows by layer, readers below writers, top = last layer."""
-    rank = _ranks(nodes, edges)
-    rows: dict[int, list[Node]] = defaultdict(list)
-    for n in nodes:
-        rows[rank[n.name]].append(n)
-    ordered_ranks = sorted(rows)
-    for r in ordered_ranks:
-        rows[r].sort(key=lambda n: (n.head if n.head is not None else -1, n.name))
-    _barycenter_sweeps(rows, ordered_ranks, edges)
-    width = max((len(rows[r]) for r in ordered_ranks), default=1)
-    canvas_w = 2 * _MARGIN + width * _NODE_W + (width - 1) * _GAP_X
-    pos: dict[str, tuple[float, float]] = {}
+    return _layout(nodes, edges)[0]
+
+
+_DUMMY_W = 10.0
+
+
+def _layout(nodes: list[Node], edges: list[Edge], rank: dict[str, int] | None = None) -> tuple[dict[str, tuple[float, float]], list[list[tuple[float, float]]]]:
+    """Node centres and, per edge, the centres of the virtual points it passes through.
+
+    An edge that spans several rows gets one virtual (dummy) node in every row in between, ordered
+    with the real nodes (Sugiyama-style), so that long edges route around the nodes of the rows
+    they cross instead of through them.
+    """
+    rank = rank if rank is not None else _ranks(nodes, edges)
+    ordered_ranks = sorted(set(rank.values()))
+    row_of = {r: i for i, r in enumerate(ordered_ranks)}
+    rows: dict[int, list[str]] = defaultdict(list)
+    width: dict[str, float] = {}
+    by_name = {n.name: n for n in nodes}
+    for n in sorted(nodes, key=lambda n: (n.head if n.head is not None else -1, n.name)):
+        rows[row_of[rank[n.name]]].append(n.name)
+        width[n.name] = _NODE_W
+    links: list[tuple[str, str]] = []
+    chains: list[list[str]] = []
+    for ei, e in enumerate(edges):
+        if e.source not in by_name or e.target not in by_name:
+            chains.append([])
+            continue
+        a, b = row_of[rank[e.source]], row_of[rank[e.target]]
+        step = 1 if b > a else -1
+        chain = [e.source]
+        for k, r in enumerate(range(a + step, b, step)):
+            d = f"\x00d{ei}.{k}"
+            rows[r].append(d)
+            width[d] = _DUMMY_W
+            chain.append(d)
+        chain.append(e.target)
+        links.extend(zip(chain[:-1], chain[1:]))
+        chains.append(chain[1:-1])
+    for n in nodes:  # keep each reader next to the writer it feeds
+        owner = n.attrs.get("owner")
+        if _is_reader(n) and owner in by_name and abs(row_of[rank[owner]] - row_of[rank[n.name]]) == 1:
+            links.extend([(n.name, owner)] * 2)
+    _barycenter_sweeps(rows, list(range(len(ordered_ranks))), links)
+    row_w = {r: sum(width[m] for m in members) + _GAP_X * (len(members) - 1) for r, members in rows.items()}
+    canvas_w = 2 * _MARGIN + max(row_w.values(), default=_NODE_W)
     n_rows = len(ordered_ranks)
-    for i, r in enumerate(ordered_ranks):
-        row = rows[r]
-        row_w = len(row) * _NODE_W + (len(row) - 1) * _GAP_X
-        x0 = (canvas_w - row_w) / 2 + _NODE_W / 2
-        y = _MARGIN + _NODE_H / 2 + (n_rows - 1 - i) * _ROW_H  # first rank at the bottom
-        for j, n in enumerate(row):
-            pos[n.name] = (x0 + j * (_NODE_W + _GAP_X), y)
-    return pos
+    centre: dict[str, tuple[float, float]] = {}
+    for r, members in rows.items():
+        x = (canvas_w - row_w[r]) / 2
+        y = _MARGIN + _NODE_H / 2 + (n_rows - 1 - r) * _ROW_H  # first rank at the bottom
+        for m in members:
+            centre[m] = (x + width[m] / 2, y)
+            x += width[m] + _GAP_X
+    pos = {n.name: centre[n.name] for n in nodes}
+    routes = [[centre[d] for d in chain] for chain in chains]
+    return pos, routes
 
 
 def _ranks(nodes: list[Node], edges: list[Edge]) -> dict[str, int]:
     """Integer row of each node (larger = higher on the page)."""
     if nodes and all(n.layer is not None for n in nodes):
-        return {n.name: 2 * (int(n.layer) + 1) + (0 if _is_reader(n) else 1) for n in nodes}
+        return _layered_ranks(nodes, edges)
     # No (or partial) layer information: longest-path depth on a DAG, BFS depth otherwise.
     names = [n.name for n in nodes]
     preds: dict[str, set[str]] = {n: set() for n in names}
@@ -208,28 +260,68 @@ def _ranks(nodes: list[Node], edges: list[Edge]) -> dict[str, int]:
     return depth
 
 
-def _barycenter_sweeps(rows: dict[int, list[Node]], ranks: list[int], edges: list[Edge], sweeps: int = 4) -> None:
-    neighbours: dict[str, list[str]] = defaultdict(list)
+def _layered_ranks(nodes: list[Node], edges: list[Edge]) -> dict[str, int]:
+    """Rows ordered by (layer, depth inside the layer); inside a layer, depth is the longest path over the
+    layer's own edges plus reader -> owner links (q/k/v inputs, then heads, then the MLP input, then the MLP)."""
+    layer = {n.name: int(n.layer) for n in nodes}  # type: ignore[arg-type]
+    succ: dict[str, set[str]] = defaultdict(set)
     for e in edges:
-        neighbours[e.source].append(e.target)
-        neighbours[e.target].append(e.source)
+        if e.source in layer and e.target in layer and layer[e.source] == layer[e.target] and e.source != e.target:
+            succ[e.source].add(e.target)
+    for n in nodes:
+        owner = n.attrs.get("owner")
+        if _is_reader(n) and owner in layer and layer[owner] == layer[n.name]:
+            succ[n.name].add(owner)
+    depth = {name: 0 for name in layer}
+    for _ in range(len(layer)):  # Bellman-Ford style relaxation; stops early on a DAG
+        changed = False
+        for a, bs in succ.items():
+            for b in bs:
+                if depth[b] < depth[a] + 1 <= len(layer):
+                    depth[b] = depth[a] + 1
+                    changed = True
+        if not changed:
+            break
+    keys = sorted({(layer[n], depth[n]) for n in layer})
+    ordinal = {k: i for i, k in enumerate(keys)}
+    return {n: ordinal[(layer[n], depth[n])] for n in layer}
+
+
+def _barycenter_sweeps(rows: dict[int, list[str]], order: list[int], links: list[tuple[str, str]], sweeps: int = 6) -> None:
+    """Reorder each row by the mean position of its neighbours in the adjacent rows (alternating sweeps)."""
+    neighbours: dict[str, list[str]] = defaultdict(list)
+    for a, b in links:
+        neighbours[a].append(b)
+        neighbours[b].append(a)
     for sweep in range(sweeps):
-        order = ranks[1:] if sweep % 2 == 0 else list(reversed(ranks[:-1]))
-        for r in order:
-            index = {n.name: i for rr in ranks if rr != r for i, n in enumerate(rows[rr])}
+        seq = order[1:] if sweep % 2 == 0 else list(reversed(order[:-1]))
+        for r in seq:
+            ref = r - 1 if sweep % 2 == 0 else r + 1
+            index = {m: i / max(1, len(rows[ref]) - 1) for i, m in enumerate(rows.get(ref, []))}
             row = rows[r]
             keyed = []
-            for i, n in enumerate(row):
-                nb = [index[m] for m in neighbours[n.name] if m in index]
-                keyed.append((sum(nb) / len(nb) if nb else float(i), i, n))
+            for i, m in enumerate(row):
+                nb = [index[x] for x in neighbours[m] if x in index]
+                keyed.append((sum(nb) / len(nb) if nb else i / max(1, len(row) - 1), i, m))
             keyed.sort(key=lambda t: (t[0], t[1]))
             rows[r] = [t[2] for t in keyed]
 
 
-def _python_svg(nodes: list[Node], edges: list[Edge], title: str | None) -> str:
-    pos = layered_layout(nodes, edges)
+def _route_path(points: list[tuple[float, float]]) -> str:
+    """A smooth path through ``points`` with vertical tangents at each point (one cubic per segment)."""
+    (x0, y0) = points[0]
+    d = [f"M{x0:.1f},{y0:.1f}"]
+    for (xa, ya), (xb, yb) in zip(points[:-1], points[1:]):
+        ym = (ya + yb) / 2
+        d.append(f"C{xa:.1f},{ym:.1f} {xb:.1f},{ym:.1f} {xb:.1f},{yb:.1f}")
+    return " ".join(d)
+
+
+def _python_svg(nodes: list[Node], edges: list[Edge], title: str | None, rank: dict[str, int] | None = None) -> str:
+    pos, routes = _layout(nodes, edges, rank)
     xs = [p[0] for p in pos.values()] or [0.0]
     ys = [p[1] for p in pos.values()] or [0.0]
+    xs += [p[0] for route in routes for p in route]
     top = 24.0 if title else 0.0
     width = max(xs) + _NODE_W / 2 + _MARGIN
     height = max(ys) + _NODE_H / 2 + _MARGIN + top
@@ -240,22 +332,29 @@ def _python_svg(nodes: list[Node], edges: list[Edge], title: str | None) -> str:
     if title:
         out.append(f'<text x="{width / 2:.1f}" y="18" text-anchor="middle" font-size="13" '
                    f'font-weight="bold">{html.escape(title)}</text>')
+    names = {n.name for n in nodes}
+    out.append('<g class="owner-links">')
+    for n in nodes:  # a reader feeds its owner writer: draw that implicit link, dashed
+        owner = n.attrs.get("owner")
+        if _is_reader(n) and owner in names:
+            (x1, y1), (x2, y2) = pos[n.name], pos[owner]
+            out.append(f'<line class="owner-link" x1="{x1:.1f}" y1="{y1 - _NODE_H / 2 + top:.1f}" x2="{x2:.1f}" '
+                       f'y2="{y2 + _NODE_H / 2 + top:.1f}" stroke="#6b7280" stroke-width="1" stroke-dasharray="3 3"/>')
+    out.append("</g>")
     out.append('<g class="edges">')
-    for edge, w in zip(edges, edge_widths(edges)):
+    for edge, w, route in zip(edges, edge_widths(edges), routes):
         if edge.source not in pos or edge.target not in pos:
             continue
         (x1, y1), (x2, y2) = pos[edge.source], pos[edge.target]
-        y1, y2 = y1 + top, y2 + top
-        # leave the source from its top (or bottom when drawing downwards) and enter the target likewise
-        down = y2 > y1
-        y1e = y1 + (_NODE_H / 2 if down else -_NODE_H / 2)
-        y2e = y2 + (-_NODE_H / 2 if down else _NODE_H / 2)
         if edge.source == edge.target:
+            y1 += top
             d = (f"M{x1 - 10:.1f},{y1 - _NODE_H / 2:.1f} C{x1 - 30:.1f},{y1 - 40:.1f} "
                  f"{x1 + 30:.1f},{y1 - 40:.1f} {x1 + 10:.1f},{y1 - _NODE_H / 2:.1f}")
         else:
-            dy = (y2e - y1e) * 0.5
-            d = f"M{x1:.1f},{y1e:.1f} C{x1:.1f},{y1e + dy:.1f} {x2:.1f},{y2e - dy:.1f} {x2:.1f},{y2e:.1f}"
+            down = y2 > y1  # leave the source from its top (bottom when drawing downwards), enter the target likewise
+            start = (x1, y1 + (_NODE_H / 2 if down else -_NODE_H / 2) + top)
+            end = (x2, y2 + (-_NODE_H / 2 if down else _NODE_H / 2) + top)
+            d = _route_path([start] + [(x, y + top) for x, y in route] + [end])
         out.append(
             f'<g class="edge" data-source="{html.escape(edge.source)}" data-target="{html.escape(edge.target)}" '
             f'data-kind="{html.escape(edge.kind)}"><title>{html.escape(_edge_label(edge))}</title>'
@@ -282,12 +381,13 @@ def _python_svg(nodes: list[Node], edges: list[Edge], title: str | None) -> str:
 
 
 # -- Graphviz -----------------------------------------------------------------------------------
-def _graphviz_svg(nodes: list[Node], edges: list[Edge], title: str | None) -> str:  # pragma: no cover - needs `dot`
+def _graphviz_svg(nodes: list[Node], edges: list[Edge], title: str | None,
+                  rank: dict[str, int] | None = None) -> str:  # pragma: no cover - needs `dot`
     import graphviz
 
     dot = graphviz.Digraph("circuit", format="svg")
     dot.attr(rankdir="BT", fontname="Helvetica", label=title or "", labelloc="t")
-    ranks = _ranks(nodes, edges)
+    ranks = rank if rank is not None else _ranks(nodes, edges)
     ids = {n.name: f"n{i}" for i, n in enumerate(nodes)}  # plain ids: ':' in a name would read as a port
     by_rank: dict[int, list[Node]] = defaultdict(list)
     for n in nodes:

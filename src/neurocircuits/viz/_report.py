@@ -201,7 +201,9 @@ def report_html(
             parts.append('<p class="legend"><span style="color:#2563eb">&#9644; positive score</span>'
                          '<span style="color:#dc2626">&#9644; negative score</span>'
                          "<span>width &#8733; |score|; bottom = embedding, top = logits</span></p>")
-            parts.append('<div class="figure">' + circuit_svg(circuit, engine=engine) + "</div>")
+            scores = _get(r, "scores")
+            rank_graph = scores if isinstance(scores, CircuitGraph) else None
+            parts.append('<div class="figure">' + circuit_svg(circuit, engine=engine, rank_graph=rank_graph) + "</div>")
         parts.append(f"<h2>Top {top_n} edges by |score|</h2>")
         parts.append('<table class="top-edges"><tr><th>#</th><th>source</th><th>target</th><th>kind</th>'
                      "<th>position</th><th>score</th><th>in circuit</th></tr>")
