@@ -14,7 +14,7 @@ REF = np.load(Path(__file__).parents[1] / "golden" / "sim_brian2_reference.npz")
 META = json.loads(str(REF["meta"]))
 
 
-def simulate(dtype=torch.float64, method="exact", delay_shift=0, tau_scale=1.0, backend="torch"):
+def simulate(dtype=torch.float64, method="exact", delay_shift=0, tau_scale=1.0, backend="auto"):
     net = sim.Network(dt_ms=META["dt_ms"], dtype=dtype, backend=backend)
     g = net.add(sim.NeuronGroup(
         META["n"], "lif", method=method, tau_mem_ms=META["tau_mem_ms"] * tau_scale, v_rest_mv=META["v_rest_mv"],
