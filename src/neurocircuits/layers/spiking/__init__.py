@@ -18,3 +18,5 @@ from ._time import check_time_first as check_time_first
 from ._attention import SpikeMatmul as SpikeMatmul
 from ._attention import SpikingMLPBlock as SpikingMLPBlock
 from ._attention import SpikingSelfAttention as SpikingSelfAttention
+from ._delay import DelayLinear as DelayLinear
+from ._delay import DelayState as DelayState
