@@ -121,3 +121,11 @@ def test_memory_capacity_of_delay_line_equals_its_length():
     mc, r2 = memory_capacity(states, u, max_delay=15, washout=20)
     assert mc == pytest.approx(N - 1, abs=0.05)  # delays 1..N-1 are stored (delay 0 is the input)
     assert r2[N:].max() < 0.05
+
+
+def test_lyapunov_fd_and_jvp_agree():
+    step = lambda z: torch.stack([1 - 1.4 * z[0] ** 2 + z[1], 0.3 * z[0]])
+    x0 = torch.tensor([0.1, 0.1], dtype=torch.float64)
+    a = largest_lyapunov(step, x0, 300, transient=50, method="fd")
+    b = largest_lyapunov(step, x0, 300, transient=50, method="jvp")
+    assert a == pytest.approx(b, abs=1e-6)

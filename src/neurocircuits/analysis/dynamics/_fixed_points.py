@@ -48,7 +48,7 @@ class FixedPoint:
 
 def jacobian_eigenvalues(f: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     """Eigenvalues of the Jacobian of ``f`` at ``x`` (complex tensor)."""
-    J = torch.func.jacrev(f)(x.detach())
+    J = torch.autograd.functional.jacobian(f, x.detach())
     return torch.linalg.eigvals(J.reshape(x.numel(), x.numel()))
 
 
@@ -59,7 +59,7 @@ def _newton(g: Callable[[Tensor], Tensor], x0: Tensor, max_iter: int, tol: float
         r = g(x)
         if float(r.norm()) < tol:
             break
-        J = torch.func.jacrev(g)(x)
+        J = torch.autograd.functional.jacobian(g, x)
         try:
             dx = torch.linalg.lstsq(J, -r.unsqueeze(-1)).solution.squeeze(-1)
         except RuntimeError:

@@ -1,12 +1,15 @@
 """Largest Lyapunov exponent of a map or a discretised flow.
 
-The tangent vector ``v`` is propagated with the Jacobian of the step (``v <- J(x) v`` computed by a
-forward-mode Jacobian-vector product, so no finite-difference error) and renormalised every step;
-``lambda = (1 / (T dt)) sum_t log |J v_t|`` (Benettin et al. 1980). For a map ``dt = 1``.
+The tangent vector ``v`` is propagated with the Jacobian of the step, ``v <- J(x) v``, and
+renormalised every step; ``lambda = (1 / (T dt)) sum_t log |J v_t|`` (Benettin et al. 1980). For a
+map ``dt = 1``. ``J v`` comes either from a central difference of the step along ``v``
+(``method="fd"``, default: relative error ~1e-10 in float64 and only three plain step calls) or from
+forward-mode autodiff (``method="jvp"``: exact, several times slower on small states).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import torch
@@ -25,6 +28,8 @@ def largest_lyapunov(
     transient: int = 500,
     dt: float = 1.0,
     seed: int = 0,
+    method: str = "fd",
+    eps: float = 1e-6,
 ) -> float:
     """Largest Lyapunov exponent of ``x_{t+1} = step(x_t)``.
 
@@ -36,6 +41,8 @@ def largest_lyapunov(
         transient: steps discarded first (to land on the attractor).
         dt: time per step; the exponent is returned per unit time.
         seed: seed of the random initial tangent vector.
+        method: ``"fd"`` (central difference along the tangent) or ``"jvp"`` (forward-mode AD).
+        eps: finite-difference step (relative to ``max(1, |x|)``) for ``method="fd"``.
 
     Returns:
         The largest Lyapunov exponent (positive: chaos; zero: limit cycle / quasi-periodic;
@@ -51,14 +58,25 @@ def largest_lyapunov(
     g = torch.Generator().manual_seed(seed)
     v = torch.randn(x.shape, generator=g, dtype=x.dtype).to(x.device)
     v = v / v.norm()
+    if method not in ("fd", "jvp"):
+        raise ValueError(f"method must be 'fd' or 'jvp', got {method!r}.")
+    import torch.autograd.forward_ad as fwAD
+
     total = 0.0
-    for t in range(n_steps):
-        x, v = torch.func.jvp(step, (x,), (v,))
-        n = v.norm()
-        if not torch.isfinite(n) or not torch.isfinite(x).all():
-            check_finite(torch.tensor(float("nan")), transient + t, "largest_lyapunov")
-        total += float(torch.log(n.clamp_min(1e-300)))
-        v = v / n.clamp_min(1e-300)
-        x = x.detach()
-        v = v.detach()
+    with torch.no_grad() if method == "fd" else contextlib.nullcontext():
+        for t in range(n_steps):
+            if method == "fd":
+                h = eps * max(1.0, float(x.abs().max()))
+                x_next = step(x)
+                jv = (step(x + h * v) - step(x - h * v)) / (2 * h)
+            else:
+                with fwAD.dual_level():
+                    x_next, jv = fwAD.unpack_dual(step(fwAD.make_dual(x, v)))
+                x_next, jv = x_next.detach(), jv.detach()
+            n = jv.norm()
+            if not torch.isfinite(n) or not torch.isfinite(x_next).all():
+                check_finite(torch.tensor(float("nan")), transient + t, "largest_lyapunov")
+            total += float(torch.log(n.clamp_min(1e-300)))
+            v = jv / n.clamp_min(1e-300)
+            x = x_next
     return total / (n_steps * dt)

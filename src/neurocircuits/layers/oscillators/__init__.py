@@ -6,3 +6,6 @@ from ._kuramoto import AKOrNState as AKOrNState
 from ._kuramoto import KuramotoPopulation as KuramotoPopulation
 from ._kuramoto import critical_coupling_lorentzian as critical_coupling_lorentzian
 from ._kuramoto import lorentzian_frequencies as lorentzian_frequencies
+from ._wilson_cowan import WilsonCowanConfig as WilsonCowanConfig
+from ._wilson_cowan import WilsonCowanNetwork as WilsonCowanNetwork
+from ._wilson_cowan import simulate_wilson_cowan as simulate_wilson_cowan
