@@ -127,7 +127,8 @@ def _summary_rows_html(results: Sequence[Any]) -> str:
             kept_s += f" / {total} ({100.0 * int(kept or 0) / total:.1f}%)"
         rows.append(
             f'<tr class="summary-row"><td>{html.escape(str(_get(r, "method", "")))}</td><td>{kept_s}</td>'
-            f'<td>{_fmt(_get(r, "faithfulness"))}</td><td>{_fmt(_get(r, "seconds"), 2)} s</td></tr>'
+            f'<td>{_fmt(_get(r, "faithfulness"))}</td><td>{_fmt(_get(r, "completeness"))}</td>'
+            f'<td>{_fmt(_get(r, "seconds"), 2)} s</td></tr>'
         )
     return "\n".join(rows)
 
@@ -174,10 +175,13 @@ def report_html(
         parts.append(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>")
     parts.append("</table>")
     parts.append('<h2>Summary</h2><table class="summary"><tr><th>method</th><th>edges kept</th>'
-                 "<th>faithfulness</th><th>time</th></tr>")
+                 "<th>faithfulness</th><th>completeness</th><th>time</th></tr>")
     parts.append(_summary_rows_html(results))
-    parts.append("</table><p>Faithfulness = metric of the circuit run (every other edge ablated) / "
-                 "metric of the full model.</p>")
+    parts.append("</table><p>Faithfulness = (m<sub>circuit</sub> &minus; m<sub>ablated</sub>) / (m<sub>full</sub> "
+                 "&minus; m<sub>ablated</sub>), with every edge outside the circuit ablated for m<sub>circuit</sub> "
+                 "and every edge ablated for m<sub>ablated</sub>: 1 when the circuit alone reproduces the model, "
+                 "0 when it does no better than the fully ablated model. Completeness = share of the full effect "
+                 "removed by ablating only the circuit.</p>")
 
     curves = {}
     for r in results:
