@@ -126,6 +126,19 @@ def _load_discovery_model(spec: str, device: str | None) -> tuple[object, dict, 
         f"Pretrained models: {', '.join(pretrained.list_pretrained())}.", param_hint="--model")
 
 
+def _check_device(device: str) -> None:
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise typer.BadParameter(f"{device!r} is not a torch device; use e.g. cpu, cuda or cuda:0.",
+                                 param_hint="--device") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise typer.BadParameter("CUDA is not available in this torch build or machine; use --device cpu.",
+                                 param_hint="--device")
+
+
 @app.command()
 def discover(
     model: str = typer.Option(None, help="Pretrained name (default: the task's shipped model, else 'induction'), "
@@ -165,6 +178,8 @@ def discover(
         raise typer.BadParameter("pass --threshold or --top-k, not both.", param_hint="--top-k")
     if n_examples < 1:
         raise typer.BadParameter(f"--n-examples must be >= 1, got {n_examples}.", param_hint="--n-examples")
+    if device is not None:
+        _check_device(device)
     if model is None:
         if task is not None and task not in pretrained.list_pretrained():
             raise typer.BadParameter(
@@ -273,6 +288,89 @@ def connectome_draw(
     path = out or name.replace("/", "_") + ".svg"
     connectome_svg(g, path, max_edges=max_edges)
     console.print(f"wrote {path}")
+
+
+# --- simulate (owner: sim) ---------------------------------------------------------------------------
+def _load_network_file(path: str, n_neurons: int, seed: int, device: str, dtype: object):  # noqa: ANN202
+    """A model file is a Python file defining ``build(n_neurons, seed, device, dtype) -> (net, spike_monitor)``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("neurocircuits_user_network", path)
+    if spec is None or spec.loader is None:
+        raise typer.BadParameter(f"cannot load {path!r}: give cuba, coba, or a .py file defining build(...).")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "build"):
+        raise typer.BadParameter(f"{path} must define build(n_neurons, seed, device, dtype) -> (net, spike_monitor).")
+    return module.build(n_neurons=n_neurons, seed=seed, device=device, dtype=dtype)
+
+
+@app.command()
+def simulate(
+    network: str = typer.Argument("cuba", help="cuba, coba, or a .py model file defining build(...)."),
+    n_neurons: int = typer.Option(4000, help="Number of neurons."),
+    duration_ms: float = typer.Option(1000.0, help="Biological time to simulate (ms)."),
+    device: str = typer.Option("cpu", help="cpu, cuda or auto."),
+    seed: int = typer.Option(0, help="Seed (connectivity, initial potentials)."),
+    out: str = typer.Option("sim_out", help="Output folder (raster, spikes, summary.json)."),
+    connectivity: str = typer.Option("auto", help="p (0.02), fixed_in_degree (80), or auto (p up to 4,000 neurons)."),
+    dtype: str = typer.Option("float32", help="float32 or float64."),
+    backend: str = typer.Option("auto", help="auto, numba (CPU fast path) or torch."),
+    raster_format: str = typer.Option("png", help="png or svg."),
+) -> None:
+    """Simulate CUBA/COBA (Vogels & Abbott 2005) or a model file; print rates, CV ISI, spikes, run time."""
+    import json
+    import time
+    from pathlib import Path
+
+    import torch
+
+    from . import sim
+    from .graph import write_atomic
+    from .viz.raster import plot_raster
+
+    if dtype not in ("float32", "float64"):
+        raise typer.BadParameter("--dtype must be float32 or float64.")
+    if raster_format not in ("png", "svg"):
+        raise typer.BadParameter("--raster-format must be png or svg.")
+    torch_dtype = torch.float64 if dtype == "float64" else torch.float32
+    t0 = time.perf_counter()
+    if network in ("cuba", "coba"):
+        conn = connectivity if connectivity != "auto" else ("p" if n_neurons <= 4000 else "fixed_in_degree")
+        net, objs = sim.build_cuba(n_neurons, connectivity=conn, seed=seed, device=device, dtype=torch_dtype,
+                                   model=network)
+        spikes = objs["spikes"]
+    else:
+        net, spikes = _load_network_file(network, n_neurons, seed, device, torch_dtype)
+    net.backend = backend
+    net.build()
+    used_backend = net.active_backend()
+    t_build = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    net.run(duration_ms)
+    t_run = time.perf_counter() - t1
+    stats = sim.spike_statistics(spikes.t_ms, spikes.i, spikes.n, duration_ms)
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    raster = plot_raster(spikes.t_ms, spikes.i, out_dir / f"raster.{raster_format}", title=f"{network}, N={spikes.n}",
+                         t_max_ms=duration_ms, n_neurons=spikes.n)
+    npz = sim.save_spikes_npz(out_dir / "spikes.npz", spikes.t_ms, spikes.i, n_neurons=spikes.n,
+                              duration_ms=duration_ms, dt_ms=net.dt_ms)
+    files = [str(raster), str(npz)]
+    try:
+        files.append(str(sim.save_spikes_nwb(out_dir / "spikes.nwb", spikes.t_ms, spikes.i, spikes.n)))
+    except ImportError:
+        pass
+    summary = {"network": network, "n_neurons": spikes.n, "duration_ms": duration_ms, "dt_ms": net.dt_ms,
+               "seed": seed, "device": str(net.device), "dtype": dtype, "backend": used_backend,
+               "build_s": t_build, "run_s": t_run, **stats, "files": files}
+    write_atomic(out_dir / "summary.json", json.dumps(summary, indent=2))
+    table = Table("quantity", "value")
+    for key in ("n_neurons", "spike_count", "rate_hz", "cv_isi", "fraction_active", "backend", "build_s", "run_s"):
+        val = summary[key]
+        table.add_row(key, f"{val:.3f}" if isinstance(val, float) else str(val))
+    console.print(table)
+    console.print(f"wrote {', '.join(files)} and {out_dir / 'summary.json'}")
 
 
 def main() -> None:

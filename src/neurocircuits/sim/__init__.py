@@ -25,3 +25,7 @@ from ._projection import STDP as STDP
 from ._projection import GapJunction as GapJunction
 from ._projection import Projection as Projection
 from ._projection import TripletSTDP as TripletSTDP
+from ._stats import save_spikes_npz as save_spikes_npz
+from ._stats import save_spikes_nwb as save_spikes_nwb
+from ._stats import spike_statistics as spike_statistics
+from .cuba import build_cuba as build_cuba
