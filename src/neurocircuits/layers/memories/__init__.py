@@ -14,3 +14,7 @@ from ._hopfield import overlap as overlap
 from ._modern import HopfieldLayer as HopfieldLayer
 from ._modern import ModernHopfield as ModernHopfield
 from ._modern import lse as lse
+from ._sdm import SDMConfig as SDMConfig
+from ._sdm import SparseDistributedMemory as SparseDistributedMemory
+from ._sdm import fit_attention_beta as fit_attention_beta
+from ._sdm import intersection_fraction as intersection_fraction
