@@ -134,3 +134,13 @@ def test_huggingface_folder_needs_data_or_task(tmp_path):
                                                          n_positions=8)).save_pretrained(tmp_path / "m")
     res = runner.invoke(app, ["discover", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "rep")])
     assert res.exit_code == 2 and "--data" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("device, message", [("nonsense", "not a torch device"), ("cuda", "cpu")])
+def test_bad_device_fails_cleanly(device, message, tmp_path):
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA, so cuda is a valid device here")
+    res = runner.invoke(app, ["discover", "--device", device, "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
