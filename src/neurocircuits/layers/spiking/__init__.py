@@ -20,3 +20,5 @@ from ._attention import SpikingMLPBlock as SpikingMLPBlock
 from ._attention import SpikingSelfAttention as SpikingSelfAttention
 from ._delay import DelayLinear as DelayLinear
 from ._delay import DelayState as DelayState
+from ._stochastic import mmd_rbf as mmd_rbf
+from ._stochastic import noisy_lif_event_times as noisy_lif_event_times
