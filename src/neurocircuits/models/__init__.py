@@ -15,3 +15,6 @@ from . import spiking as spiking  # noqa: F401
 from . import kan as kan  # noqa: F401
 from . import connectome as connectome  # noqa: F401
 from . import spiking_transformer as spiking_transformer  # noqa: F401
+from . import ncap as ncap  # noqa: F401
+from . import g2g as g2g  # noqa: F401
+from . import flycl as flycl  # noqa: F401
