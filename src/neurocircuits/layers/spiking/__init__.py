@@ -22,3 +22,8 @@ from ._delay import DelayLinear as DelayLinear
 from ._delay import DelayState as DelayState
 from ._stochastic import mmd_rbf as mmd_rbf
 from ._stochastic import noisy_lif_event_times as noisy_lif_event_times
+from ._variants import MPBNLIF as MPBNLIF
+from ._variants import MPRLIF as MPRLIF
+from ._variants import quantization_error as quantization_error
+from ._variants import quantize_to_spike_levels as quantize_to_spike_levels
+from ._variants import rmp_loss as rmp_loss

@@ -275,7 +275,8 @@ SPIKING_NEURONS.add("li", LI)
 
 
 def make_neuron(name: str, features: int | Sequence[int], **kw) -> nn.Module:
-    """Build the registered spiking neuron ``name`` (``lif``, ``plif``, ``if``, ``alif``, ``gif``, ``li``)."""
+    """Build the registered spiking neuron ``name`` (``lif``, ``plif``, ``if``, ``alif``, ``gif``, ``li``,
+    ``mpbn_lif``, ``mpr_lif``)."""
     return SPIKING_NEURONS.get(name)(features, **kw)
 
 
