@@ -217,7 +217,8 @@ def discover(
     run_meta = {"model": model_name, "task": source, "data": data, "n_pairs": len(pairs), "metric": metric,
                 "ablation": ablation, "threshold": threshold, "top_k": top_k, "seed": seed,
                 "device": str(device or "default"), "methods": ", ".join(methods)}
-    viz.print_summary(results, console=console, title=f"{model_name} / {source}: {len(pairs)} prompt pairs, {metric}")
+    label = model_name if model_name == source else f"{model_name} / {source}"
+    viz.print_summary(results, console=console, title=f"{label}: {len(pairs)} pairs, {metric}")
     viz.write_report(out_dir, results, meta=run_meta)
     console.print(f"report: {out_dir / 'report.html'}")
 
