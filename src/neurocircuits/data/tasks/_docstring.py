@@ -12,10 +12,12 @@ last documented one. The corrupted prompt draws new argument names for the signa
 is unchanged), so the documented names no longer point into the signature; ``wrong`` is the
 corrupted signature's token at the answer's position.
 
-Known mechanism (induction-like argument copy): a layer-0 previous-token head writes "the previous
-argument was X" at every signature position and "the last documented argument was X" at the final
-``:param``; a layer-1 head matches the two (K-composition), attends to the next argument of the
-signature and copies it to the logits.
+Reference mechanism (Heimersheim & Janiak): previous-token / duplicate heads and an argument mover
+that attends from ``:param`` to the next argument of the signature and copies it. The shipped
+2-layer model (``load_pretrained("docstring")``, measured): both layer-1 heads attend from the final
+``:param`` to the answer argument in the signature (attention about 1.0) and copy it; the layer-0
+heads build their queries/keys (zero-ablating layer-0 head 0 lowers the logit difference from about
+13 to 8); there is no crisp previous-token head.
 '''
 
 from __future__ import annotations
@@ -28,15 +30,15 @@ from ._pairs import PromptPairs
 _SYNTAX = ["<pad>", "def", "(", ")", ":", '"""', ":param", "\\n"]
 
 
-@register_task("docstring", mechanism="previous-token head (L0) -> argument-copy head (L1)")
+@register_task("docstring", mechanism="layer-0 context heads -> layer-1 argument movers")
 class DocstringTask(Task):
     """Docstring argument copy with ``n_args_range`` arguments drawn from ``n_arg_names`` names."""
 
     name = "docstring"
     mechanism = (
-        "A layer-0 previous-token head marks each signature argument with its predecessor and the final ':param' "
-        "with the last documented argument; a layer-1 head matches them (K-composition), attends to the next "
-        "argument in the signature and copies it."
+        "Argument mover: layer-1 heads attend from the final ':param' to the next undocumented argument of the "
+        "signature (attention ~1.0 in the shipped model) and copy it; layer-0 heads compose into their queries "
+        "and keys (which argument was documented last)."
     )
 
     def __init__(self, n_arg_names: int = 24, n_func_names: int = 6, min_args: int = 3, max_args: int = 5) -> None:

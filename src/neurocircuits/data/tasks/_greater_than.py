@@ -8,8 +8,11 @@ logit difference is large and positive on clean prompts and near zero on corrupt
 probability difference (mass on years > YY minus mass on years <= YY) is available as
 :meth:`GreaterThanTask.prob_diff`.
 
-Known mechanism: an attention head at the final position attends to the ``YY`` token and moves it
-(OV) into the last residual stream; the MLPs then map ``YY`` to up-weighting all larger years.
+In GPT-2 small, attention heads move YY to the final position and MLPs compute "greater than".
+The shipped 2-layer model (``load_pretrained("greater_than")``, measured): both layer-0 heads attend
+from the final position to the YY token (attention about 1.0); because a year is a single token,
+their OV-unembedding map can hold the whole comparison table, and indeed zero-ablating one head or
+either MLP changes the logit difference little (the two heads are redundant).
 """
 
 from __future__ import annotations
@@ -23,14 +26,15 @@ from ._pairs import PromptPairs
 _WORDS = ["The", "war", "lasted", "from", "the", "year", "17", "to"]
 
 
-@register_task("greater_than", mechanism="attention moves YY to the end; MLPs compute '> YY'")
+@register_task("greater_than", mechanism="layer-0 heads move YY to the end; OV-unembedding compares")
 class GreaterThanTask(Task):
     """Years task. ``min_year``/``max_year`` bound the two-digit start year YY."""
 
     name = "greater_than"
     mechanism = (
-        "An attention head at the final position attends to the YY token and copies it into the last residual "
-        "stream; MLPs turn YY into increased logits for the years greater than YY (and decreased for smaller)."
+        "Reference (GPT-2 small): heads move YY to the last position, MLPs compute '> YY'. Shipped 2-layer model "
+        "(measured): both layer-0 heads attend from the last position to YY and their OV-unembedding maps carry "
+        "the comparison redundantly; MLPs contribute little."
     )
 
     def __init__(self, min_year: int = 6, max_year: int = 94) -> None:

@@ -9,11 +9,12 @@ The answer is the indirect object (the name not repeated); ``wrong`` is the subj
 name). The corrupted prompt is the "ABC" control: the second subject occurrence is replaced by a
 third name C, so nothing says which of A/B is the indirect object.
 
-Known mechanism in a 2-layer attention-only transformer trained on the template: the end position
-attends to the names of the first clause and copies them (name-mover role) while a head that
-attends to the repeated-subject position (found through a duplicate-token signal written at S2 by a
-layer-0 head attending to the earlier copy of its own token) writes the negation of the subject
-(S-inhibition role), so the subject's logit is suppressed and the indirect object wins.
+In GPT-2 small the circuit is duplicate-token / induction heads -> S-inhibition heads -> name
+movers. The 2-layer attention-only model shipped with the package (``load_pretrained("ioi")``) learned
+a smaller version, measured rather than designed: at the final position both layer-0 heads attend to
+the two first-clause names (about 0.5 each), and layer-1 head 1 attends mostly to the repeated
+subject S2 (about 0.6) and to the indirect object; zero-ablating that head removes the logit
+difference (about 10 -> 0.2), zero-ablating either layer-0 head roughly halves it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ _PLACES = ["store", "park", "school", "garden", "station", "office"]
 _OBJECTS = ["drink", "book", "ring", "kiss", "bone", "letter"]
 
 
-@register_task("ioi", mechanism="duplicate-token (L0) -> S-inhibition / name movers (L1)")
+@register_task("ioi", mechanism="name copying (L0) -> subject-sensitive head (L1)")
 class IOITask(Task):
     """Indirect-object identification with ``n_names`` synthetic single-token names.
 
@@ -38,9 +39,9 @@ class IOITask(Task):
 
     name = "ioi"
     mechanism = (
-        "Layer-0 duplicate-token head at the second subject position attends to the first copy of the same name; "
-        "at the final position, layer-1 heads copy the first-clause names into the logits (name movers) while "
-        "attention to the repeated subject suppresses its logit (S-inhibition), leaving the indirect object."
+        "Reference (GPT-2 small): duplicate-token heads -> S-inhibition heads -> name movers. Shipped 2-layer model "
+        "(measured): layer-0 heads at the final position attend to both first-clause names; layer-1 head 1 attends "
+        "to the repeated subject S2 and to the indirect object and carries most of the logit difference."
     )
 
     def __init__(self, n_names: int = 20) -> None:
