@@ -18,3 +18,11 @@ from . import spiking_transformer as spiking_transformer  # noqa: F401
 from . import ncap as ncap  # noqa: F401
 from . import g2g as g2g  # noqa: F401
 from . import flycl as flycl  # noqa: F401
+from . import handbuilt as handbuilt  # noqa: F401
+from . import pretrained as pretrained  # noqa: F401
+from .handbuilt import HandBuiltCircuit as HandBuiltCircuit
+from .handbuilt import induction_model as induction_model
+from .pretrained import list_pretrained as list_pretrained
+from .pretrained import load_pretrained as load_pretrained
+from .transformer import HookedTransformer as HookedTransformer
+from .transformer import TransformerConfig as TransformerConfig
