@@ -159,7 +159,7 @@ def train_classifier(
                 loss = loss + regularizer(model, xb, out)
             if not torch.isfinite(loss):
                 raise TrainingDivergedError(
-                    f"loss became {float(loss)} at epoch {epoch + 1}, batch {b}; lower lr (now {config.lr}) "
+                    f"loss became {float(loss.detach())} at epoch {epoch + 1}, batch {b}; lower lr (now {config.lr}) "
                     f"or check the input scale."
                 )
             opt.zero_grad(set_to_none=True)
