@@ -171,6 +171,10 @@ class ConnectomeRNN(nn.Module):
             self.input_gate.copy_(saved)
 
     # -- dynamics -------------------------------------------------------------------------------
+    def example_input(self, batch: int) -> torch.Tensor:
+        """A valid static input ``[batch, in_features]``."""
+        return torch.randn(batch, self.cfg.in_features, dtype=self.w_in.dtype, device=self.w_in.device)
+
     def initial_state(self, batch: int) -> ConnectomeRNNState:
         w = self.w_in
         return ConnectomeRNNState(torch.zeros(batch, len(self.unit_names), device=w.device, dtype=w.dtype))
@@ -255,6 +259,10 @@ class ConnectomeAR(nn.Module):
 
     def initial_state(self, batch: int) -> None:
         return None
+
+    def example_input(self, batch: int) -> torch.Tensor:
+        """Activity ``[batch, time, neurons]``."""
+        return 0.3 * torch.randn(batch, 5, len(self.names), dtype=self.weight.dtype, device=self.weight.device)
 
     def forward(self, x: torch.Tensor, state: None = None) -> tuple[torch.Tensor, None]:
         if x.shape[-1] != len(self.names):

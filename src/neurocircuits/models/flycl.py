@@ -56,7 +56,8 @@ class FlyCL(nn.Module):
     """Sparse expansion + k-WTA + streaming classifier (see the module docstring).
 
     Use ``partial_fit(x, y)`` on a stream of batches (any class order), then ``predict(x)``;
-    ``forward(x, state=None) -> (scores, None)``.
+    ``forward(x, state=None) -> (scores, None)``. The read-out ``readout_weight`` is refitted in
+    closed form on the first forward after new data (and can then be fine-tuned by gradient).
     """
 
     def __init__(self, in_features: int, n_classes: int, expansion: int = 2000, fan_in: int = 8, k: int = 200,
@@ -85,6 +86,10 @@ class FlyCL(nn.Module):
         self.register_buffer("prototypes", torch.zeros(n_classes, expansion, **factory))
         self.register_buffer("gram", torch.zeros(expansion, expansion, **factory))
         self.register_buffer("cross", torch.zeros(expansion, n_classes, **factory))
+        # the read-out is a parameter: fitted in closed form from the stream statistics (and open to
+        # gradient fine-tuning afterwards); refitted lazily after new data arrived
+        self.readout_weight = nn.Parameter(torch.zeros(expansion, n_classes, **factory))
+        self._stale = False
 
     @torch.no_grad()
     def _update_stats(self, x: torch.Tensor) -> None:
@@ -115,16 +120,32 @@ class FlyCL(nn.Module):
         if self.readout == "ridge":
             self.gram.add_(h.T @ h)
             self.cross.add_(h.T @ onehot)
+        self._stale = True
         return self
 
-    def forward(self, x: torch.Tensor, state: None = None) -> tuple[torch.Tensor, None]:
-        h = self.encode(x)
+    @torch.no_grad()
+    def fit_readout(self) -> None:
+        """Closed-form read-out from the accumulated statistics (ridge solve or normalised prototypes)."""
         if self.readout == "ridge":
-            eye = torch.eye(self.gram.shape[0], dtype=h.dtype, device=h.device)
-            w = torch.linalg.solve(self.gram + self.ridge * eye, self.cross)
-            return h @ w, None
-        protos = nn.functional.normalize(self.prototypes, dim=1)
-        return nn.functional.normalize(h, dim=1) @ protos.T, None
+            eye = torch.eye(self.gram.shape[0], dtype=self.gram.dtype, device=self.gram.device)
+            self.readout_weight.copy_(torch.linalg.solve(self.gram + self.ridge * eye, self.cross))
+        else:
+            self.readout_weight.copy_(nn.functional.normalize(self.prototypes, dim=1).T)
+        self._stale = False
+
+    def example_input(self, batch: int) -> torch.Tensor:
+        w = self.readout_weight
+        return torch.rand(batch, self.mean.shape[0], dtype=w.dtype, device=w.device)
+
+    def forward(self, x: torch.Tensor, state: None = None) -> tuple[torch.Tensor, None]:
+        if x.dim() != 2 or x.shape[1] != self.mean.shape[0]:
+            raise ValueError(f"Fly-CL expects features [batch, {self.mean.shape[0]}], got {tuple(x.shape)}.")
+        if self._stale:
+            self.fit_readout()
+        h = self.encode(x)
+        if self.readout == "similarity":
+            h = nn.functional.normalize(h, dim=1)
+        return h @ self.readout_weight, None
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:

@@ -108,7 +108,13 @@ class G2GMLP(nn.Module):
     def initial_state(self, batch: int) -> None:
         return None
 
+    def example_input(self, batch: int) -> torch.Tensor:
+        w = self.readout.weight
+        return torch.rand(batch, self.cfg.in_features, dtype=w.dtype, device=w.device)
+
     def forward(self, x: torch.Tensor, state: None = None) -> tuple[torch.Tensor, None]:
+        if x.shape[-1] != self.cfg.in_features:
+            raise ValueError(f"G2G MLP expects [batch, {self.cfg.in_features}] inputs, got {tuple(x.shape)}.")
         trace = []
         for layer in self.masked:
             y = torch.relu(layer(x))

@@ -177,7 +177,13 @@ class NCAP(nn.Module):
     def initial_state(self, batch: int) -> NCAPState:
         return NCAPState(torch.zeros(batch, dtype=self.params.dtype, device=self.params.device))
 
+    def example_input(self, batch: int) -> torch.Tensor:
+        """Joint angles ``[batch, n_joints]`` (a valid input for ``forward``)."""
+        return 0.3 * torch.randn(batch, self.n_joints, dtype=self.params.dtype, device=self.params.device)
+
     def forward(self, theta: torch.Tensor, state: NCAPState | None = None) -> tuple[torch.Tensor, NCAPState]:
+        if theta.dim() != 2 or theta.shape[1] != self.n_joints:
+            raise ValueError(f"NCAP expects joint angles [batch, {self.n_joints}], got {tuple(theta.shape)}.")
         state = self.initial_state(theta.shape[0]) if state is None else state
         p = self.params[None].expand(theta.shape[0], -1)
         a = ncap_action(p, theta, state.t_s, self.theta_max_rad, self.period_s, self.signed)
