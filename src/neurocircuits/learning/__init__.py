@@ -22,3 +22,8 @@ from ._hebbian import OjaSubspace as OjaSubspace
 from ._hebbian import oja_subspace_update as oja_subspace_update
 from ._hebbian import orthogonal_projection as orthogonal_projection
 from ._hebbian import principal_angles as principal_angles
+from ._dual_propagation import DualPropagation as DualPropagation
+from ._dual_propagation import dual_propagation_gradients as dual_propagation_gradients
+from ._forward_forward import ForwardForward as ForwardForward
+from ._forward_forward import active_fraction as active_fraction
+from ._forward_forward import ff_layer_activations as ff_layer_activations
