@@ -67,10 +67,31 @@ def _kernel() -> Any:
     import numba
 
     @numba.njit(cache=True, nogil=True)
+    def deliver(step, half_dt, v, ref, spikes, ch_kind, ch_lo, ch_hi, ch_len, g, xs, buf):  # pragma: no cover
+        """Move the arrivals of slot ``step % L`` into the synaptic variables (and v for delta synapses)."""
+        e = math.e
+        for c in range(ch_kind.shape[0]):
+            slot = step % ch_len[c]
+            kd = ch_kind[c]
+            for i in range(ch_lo[c], ch_hi[c]):
+                a_in = buf[c, slot, i]
+                buf[c, slot, i] = 0
+                if kd == 0:
+                    if spikes[i] == 0 and ref[i] <= half_dt:
+                        v[i] = v[i] + a_in
+                elif kd == 2:
+                    xs[c, i] = xs[c, i] + e * a_in
+                else:
+                    g[c, i] = g[c, i] + a_in
+
+    @numba.njit(cache=True, nogil=True)
     def run_chunk(step0, n_steps, dt, half_dt, v, ref, iext, vrest, vthr, vres, refms, decay, tau, soft, gscale,
                   ch_kind, ch_lo, ch_hi, ch_decay, ch_h, ch_erev, ch_len, g, xs, kg, kx, buf,
                   pw_src_lo, pw_n_src, pw_ptr_off, pw_syn_off, pw_ch, indptr, post, w, dly,
                   spikes, out_step, out_idx):  # pragma: no cover - compiled
+        # One fused pass over the neurons per step. The arrivals of step k-1 (slot (k-1) % L) are added
+        # at the start of step k, which is the same arithmetic, in the same order, as the torch path's
+        # "deliver at the end of step k-1"; the caller flushes the last slot when a run ends.
         n = v.shape[0]
         n_ch = ch_kind.shape[0]
         n_out = 0
@@ -80,23 +101,32 @@ def _kernel() -> Any:
             step = step0 + k
             if n_out + n > cap:
                 return k, n_out, -1
-            # 1. neurons (lif_step with exact synaptic coupling), then kernel decay
             for i in range(n):
+                vi = v[i]
                 x = iext[i]
                 has_cond = False
                 for c in range(n_ch):
                     if ch_lo[c] <= i < ch_hi[c]:
+                        prev = (step - 1) % ch_len[c]
+                        a_in = buf[c, prev, i]
+                        buf[c, prev, i] = 0
                         kd = ch_kind[c]
-                        if kd == 1:
-                            x = x + kg[c, i] * g[c, i]
+                        if kd == 0:
+                            if spikes[i] == 0 and ref[i] <= half_dt:
+                                vi = vi + a_in
                         elif kd == 2:
+                            xs[c, i] = xs[c, i] + e * a_in
                             x = x + kg[c, i] * g[c, i]
                             x = x + kx[c, i] * xs[c, i]
-                        elif kd == 3:
-                            has_cond = True
+                        else:
+                            g[c, i] = g[c, i] + a_in
+                            if kd == 1:
+                                x = x + kg[c, i] * g[c, i]
+                            else:
+                                has_cond = True
                 if has_cond:
-                    g_tot = v[i] * 0 + 1.0
-                    ge = v[i] * 0
+                    g_tot = vi * 0 + 1.0
+                    ge = vi * 0
                     for c in range(n_ch):
                         if ch_kind[c] == 3 and ch_lo[c] <= i < ch_hi[c]:
                             gg = g[c, i] * gscale[i]
@@ -104,21 +134,26 @@ def _kernel() -> Any:
                             ge = ge + gg * ch_erev[c]
                     v_inf = (vrest[i] + x + ge) / g_tot
                     dec = math.exp(-dt / (tau[i] / g_tot))
-                    v_inf = v_inf + 0.0
                 else:
                     v_inf = vrest[i] + x
                     dec = decay[i]
-                v_int = v_inf + (v[i] - v_inf) * dec
+                # kernel decay after the membrane used the start-of-step values
+                for c in range(n_ch):
+                    if ch_lo[c] <= i < ch_hi[c]:
+                        kd = ch_kind[c]
+                        if kd == 1 or kd == 3:
+                            g[c, i] = g[c, i] * ch_decay[c]
+                        elif kd == 2:
+                            g[c, i] = g[c, i] * ch_decay[c] + xs[c, i] * (ch_h[c] * ch_decay[c])
+                            xs[c, i] = xs[c, i] * ch_decay[c]
+                v_int = v_inf + (vi - v_inf) * dec
                 left = ref[i] - dt
                 if left < 0:
                     left = left * 0
                 held = left > half_dt
                 if held:
-                    v_int = v[i]
-                z = 0
+                    v_int = vi
                 if (not held) and (v_int - vthr[i] > 0):
-                    z = 1
-                if z == 1:
                     if soft[i]:
                         v[i] = v_int - (vthr[i] - vres[i])
                     else:
@@ -127,22 +162,14 @@ def _kernel() -> Any:
                     out_step[n_out] = step
                     out_idx[n_out] = i
                     n_out += 1
+                    spikes[i] = 1
                 else:
                     v[i] = v_int
                     ref[i] = left
-                spikes[i] = z
+                    spikes[i] = 0
                 if not math.isfinite(v[i]):
                     return k, n_out, i
-            for c in range(n_ch):
-                kd = ch_kind[c]
-                if kd == 1 or kd == 3:
-                    for i in range(ch_lo[c], ch_hi[c]):
-                        g[c, i] = g[c, i] * ch_decay[c]
-                elif kd == 2:
-                    for i in range(ch_lo[c], ch_hi[c]):
-                        g[c, i] = g[c, i] * ch_decay[c] + xs[c, i] * (ch_h[c] * ch_decay[c])
-                        xs[c, i] = xs[c, i] * ch_decay[c]
-            # 2. event-driven propagation into the delay ring buffers
+            # event-driven propagation into the delay ring buffers
             for p in range(pw_src_lo.shape[0]):
                 c = pw_ch[p]
                 L = ch_len[c]
@@ -152,24 +179,10 @@ def _kernel() -> Any:
                         b = indptr[pw_ptr_off[p] + j + 1] + pw_syn_off[p]
                         for s in range(a, b):
                             buf[c, (step + dly[s]) % L, post[s]] += w[s]
-            # 3. arrivals due now
-            for c in range(n_ch):
-                slot = step % ch_len[c]
-                kd = ch_kind[c]
-                for i in range(ch_lo[c], ch_hi[c]):
-                    a_in = buf[c, slot, i]
-                    if kd == 0:
-                        if spikes[i] == 0 and ref[i] <= half_dt:
-                            v[i] = v[i] + a_in
-                    elif kd == 2:
-                        xs[c, i] = xs[c, i] + e * a_in
-                    else:
-                        g[c, i] = g[c, i] + a_in
-                    buf[c, slot, i] = 0
         return n_steps, n_out, -2
 
-    _KERNEL = run_chunk
-    return run_chunk
+    _KERNEL = (run_chunk, deliver)
+    return _KERNEL
 
 
 class FastEngine:
@@ -266,7 +279,7 @@ class FastEngine:
         self.pw = (np.asarray(src_lo, np.int64), np.asarray(n_src, np.int64), np.asarray(ptr_off, np.int64),
                    np.asarray(syn_off, np.int64), np.asarray(pw_ch, np.int64), cat(indptr, np.int64),
                    cat(post, np.int64), cat(w, dtype), cat(dly, np.int64))
-        self.kernel = _kernel()
+        self.kernel, self.deliver = _kernel()
 
     def run(self, step0: int, n_steps: int) -> tuple[np.ndarray, np.ndarray, int, int]:
         """Run ``n_steps``; returns (spike steps, spike neuron ids, steps done, bad neuron or -2)."""
@@ -280,8 +293,10 @@ class FastEngine:
             *self.pw, self.spikes, out_step, out_idx)
         return out_step[:n_out].copy(), out_idx[:n_out].copy(), int(done), int(bad)
 
-    def sync_to_torch(self) -> None:
-        """Write the kernel's state back into the groups' tensors (for inspection or a later torch run)."""
+    def sync_to_torch(self, step: int) -> None:
+        """Flush the arrivals of the last step (``step - 1``) and write the state back into the groups' tensors."""
+        self.deliver(step - 1, self.half_dt, self.v, self.ref, self.spikes, self.ch_kind, self.ch_lo, self.ch_hi,
+                     self.ch_len, self.g, self.xs, self.buf)
         for g, o in zip(self.net.groups, self.offsets):
             sl = slice(int(o), int(o) + g.n)
             g.state = g.state._replace(v=torch.as_tensor(self.v[sl].copy()),

@@ -201,7 +201,7 @@ class Network:
                 if self.step_count % window == 0:
                     self._check_rates(self.step_count - 1)
         finally:
-            engine.sync_to_torch()
+            engine.sync_to_torch(self.step_count)
 
     def _step(self, step: int) -> None:
         for g in self.groups:
