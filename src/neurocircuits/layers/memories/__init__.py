@@ -18,3 +18,5 @@ from ._sdm import SDMConfig as SDMConfig
 from ._sdm import SparseDistributedMemory as SparseDistributedMemory
 from ._sdm import fit_attention_beta as fit_attention_beta
 from ._sdm import intersection_fraction as intersection_fraction
+from ._ca3 import CA3Config as CA3Config
+from ._ca3 import CA3Memory as CA3Memory
