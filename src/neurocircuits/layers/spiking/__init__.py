@@ -27,3 +27,5 @@ from ._variants import MPRLIF as MPRLIF
 from ._variants import quantization_error as quantization_error
 from ._variants import quantize_to_spike_levels as quantize_to_spike_levels
 from ._variants import rmp_loss as rmp_loss
+from ._gif_alloc import allocate_timesteps as allocate_timesteps
+from ._gif_alloc import gif_quantize as gif_quantize
