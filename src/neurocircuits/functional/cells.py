@@ -43,7 +43,7 @@ from ..registry import Registry
 __all__ = [
     "LTCState", "LTCParams", "CfCState", "CfCParams", "ODE_SOLVERS", "LTC_SOLVERS", "CFC_MODES",
     "ACTIVATIONS", "ltc_rhs", "ltc_step", "ltc_conductances", "cfc_step", "lecun_tanh",
-    "euler_step", "midpoint_step", "rk4_step", "ltc_state_bounds",
+    "euler_step", "midpoint_step", "rk4_step", "ltc_state_bounds", "ltc_unroll",
 ]
 
 
@@ -199,6 +199,58 @@ def ltc_step(
         raise ValueError(f"unfolds must be a positive integer, got {unfolds}; use e.g. unfolds=6.")
     v = LTC_SOLVERS.get(solver)(x, state.v, params, _as_dt(dt, state.v), unfolds, eps)
     return v, LTCState(v)
+
+
+def ltc_unroll(
+    x: Tensor,
+    state: LTCState,
+    params: LTCParams,
+    timespans: Tensor | None = None,
+    solver: str = "semi_implicit",
+    unfolds: int = 6,
+    eps: float = 1e-8,
+) -> tuple[Tensor, LTCState]:
+    """Run :func:`ltc_step` over a sequence ``x`` ``[batch, time, in]``; returns the state trajectory
+    ``[batch, time, units]`` and the final state.
+
+    Same result as a Python loop over :func:`ltc_step`, but for the semi-implicit solver everything
+    that does not depend on the state (sensory conductances of all time steps, masked weights,
+    ``mu * sigma``) is computed once for the whole sequence.
+    """
+    if unfolds < 1:
+        raise ValueError(f"unfolds must be a positive integer, got {unfolds}; use e.g. unfolds=6.")
+    steps = x.shape[1]
+    if solver != "semi_implicit":
+        vs = []
+        for t in range(steps):
+            dt = 1.0 if timespans is None else timespans[:, t]
+            _, state = ltc_step(x[:, t], state, params, dt, solver, unfolds, eps)
+            vs.append(state.v)
+        return torch.stack(vs, dim=1), state
+    p = params
+    # sensory conductances for every time step at once: [batch, time, units]
+    g = p.sensory_w * p.sensory_mask * torch.sigmoid((x.unsqueeze(-1) - p.sensory_mu) * p.sensory_sigma)
+    gs_all, gse_all = g.sum(dim=2), (g * p.sensory_erev).sum(dim=2)
+    neg_mu_sigma = -(p.mu * p.sigma)
+    wm = p.w * p.mask
+    wme = wm * p.erev
+    num_all = p.gleak * p.vleak + gse_all
+    if timespans is None:
+        cm_t = p.cm * float(unfolds)
+        den_all = cm_t + p.gleak + gs_all + eps
+    else:
+        cm_all = p.cm * (unfolds / timespans.unsqueeze(-1))  # [batch, time, units]
+        den_all = cm_all + p.gleak + gs_all + eps
+    v = state.v
+    vs = []
+    for t in range(steps):
+        c = cm_t if timespans is None else cm_all[:, t]
+        num0, den0 = num_all[:, t], den_all[:, t]
+        for _ in range(unfolds):
+            act = torch.sigmoid(torch.addcmul(neg_mu_sigma, v.unsqueeze(-1), p.sigma))
+            v = (c * v + num0 + (act * wme).sum(dim=1)) / (den0 + (act * wm).sum(dim=1))
+        vs.append(v)
+    return torch.stack(vs, dim=1), LTCState(v)
 
 
 def ltc_state_bounds(params: LTCParams, v0: Tensor | None = None) -> tuple[Tensor, Tensor]:

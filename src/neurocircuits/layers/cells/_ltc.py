@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...functional.cells import LTC_SOLVERS, LTCParams, LTCState, ltc_state_bounds, ltc_step
+from ...functional.cells import LTC_SOLVERS, LTCParams, LTCState, ltc_state_bounds, ltc_unroll
 from ...registry import Registry
 from ..hooks import HookPoint
-from ._common import check_sequence, check_state, timespan_column
+from ._common import check_sequence, check_state
 from ._wiring import Wiring, fully_connected
 
 POSITIVITY: Registry[Callable[[Tensor], Tensor]] = Registry("positivity constraint")
@@ -178,11 +178,10 @@ class LTC(nn.Module):
         check_state(state.v, batch, self.units, "LTC")
         p = self.params()
         xm = self.hook_input(self.map_inputs(x))
-        vs = []
-        for t in range(steps):
-            _, state = ltc_step(xm[:, t], state, p, timespan_column(timespans, t, xm), self.solver, self.unfolds, self.eps)
-            vs.append(state.v)
-        v_seq = self.hook_v(torch.stack(vs, dim=1))
+        if timespans is not None:
+            timespans = timespans.reshape(batch, steps).to(dtype=xm.dtype, device=xm.device)
+        v_seq, _ = ltc_unroll(xm, state, p, timespans, self.solver, self.unfolds, self.eps)
+        v_seq = self.hook_v(v_seq)
         y = self.hook_out(self.map_outputs(v_seq))
         state = LTCState(v_seq[:, -1])
         return (y, state, v_seq) if return_states else (y, state)

@@ -12,3 +12,6 @@ from ._symbolic import Primitive as Primitive
 from ._symbolic import SymbolicFit as SymbolicFit
 from ._symbolic import fit_primitive as fit_primitive
 from ._symbolic import suggest_symbolic as suggest_symbolic
+from ._dendrites import ActiveDendriteNeuron as ActiveDendriteNeuron
+from ._dendrites import random_sdrs as random_sdrs
+from ._dendrites import sdr_false_match_prob as sdr_false_match_prob
