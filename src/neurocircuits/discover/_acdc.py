@@ -85,6 +85,7 @@ def acdc(engine: PatchEngine, threshold: float | None = None, checkpoint: str | 
         scores = torch.tensor(data["scores"], dtype=torch.float64).view(E, P)
         cur = float(data["current"])
     n_forward = 0
+    n_configs = 0
     bar = range(start, len(order))
     if engine.progress:
         from tqdm.auto import tqdm
@@ -100,8 +101,9 @@ def acdc(engine: PatchEngine, threshold: float | None = None, checkpoint: str | 
             removed.view(-1)[torch.tensor(flat, dtype=torch.long)] = True
         else:
             i = 0
+            w = window
             while i < len(flat):
-                chunk = flat[i:i + window]
+                chunk = flat[i:i + w]
                 base = removed.view(-1).clone()
 
                 def masks(a: int, b: int, chunk: list[int] = chunk, base: torch.Tensor = base) -> torch.Tensor:
@@ -125,6 +127,9 @@ def acdc(engine: PatchEngine, threshold: float | None = None, checkpoint: str | 
                     else:
                         break
                 cur = prev
+                n_configs += len(chunk)
+                # adapt the speculation window: grow while every candidate goes, shrink after a keep
+                w = min(window, 2 * w) if j == len(chunk) else max(1, (j + 1 + w) // 2)
                 i += j + 1 if j < len(chunk) else j
         if checkpoint is not None:
             write_atomic(checkpoint, json.dumps({
@@ -133,7 +138,7 @@ def acdc(engine: PatchEngine, threshold: float | None = None, checkpoint: str | 
                 "scores": scores.view(-1).tolist(),
             }))
     return MethodOutput(scores, circuit=~removed, info={"tau": tau, "n_batched_forwards": n_forward,
-                                                       "distance": cur})
+                                                       "n_configs": n_configs, "distance": cur})
 
 
 def _unreachable(engine: PatchEngine, writer_name: str, removed: torch.Tensor) -> bool:
