@@ -95,7 +95,7 @@ def _brian2_net(n: int, seed: int):  # noqa: ANN202
         Ce.connect(i=pe, j=qe)
         Ci.connect(i=pi, j=qi)
     M = b2.SpikeMonitor(P)
-    return b2.Network(P, Ce, Ci, M), M, len(Ce) + len(Ci)
+    return b2.Network(P, Ce, Ci, M), M, (Ce, Ci)
 
 
 def run_brian2_cython(n: int, seed: int) -> dict:
@@ -105,14 +105,15 @@ def run_brian2_cython(n: int, seed: int) -> dict:
     b2.prefs.codegen.target = "cython"
     b2.prefs.codegen.cpp.extra_compile_args_gcc = ["-w", "-O3", "-ffast-math", "-fno-finite-math-only", "-march=native"]
     t0 = time.perf_counter()
-    net, M, n_syn = _brian2_net(n, seed)
+    net, M, syns = _brian2_net(n, seed)
     net.run(0.1 * ms)  # compiles (or loads from the cython cache); excluded
     compile_s = time.perf_counter() - t0
     before = M.num_spikes
     t0 = time.perf_counter()
     net.run(DURATION_MS * ms)
     run_s = time.perf_counter() - t0
-    return {"run_s": run_s, "compile_s": compile_s, "spikes": int(M.num_spikes - before), "n_synapses": int(n_syn)}
+    return {"run_s": run_s, "compile_s": compile_s, "spikes": int(M.num_spikes - before),
+            "n_synapses": int(sum(len(x) for x in syns))}
 
 
 def run_brian2_standalone(n: int, seed: int) -> dict:
@@ -217,12 +218,15 @@ def main() -> None:
                              "cpu_count": os.cpu_count()},
                  "versions": versions(), "duration_ms": DURATION_MS, "dt_ms": DT_MS, "threads": 1})
     cells = data.setdefault("cells", {})
+    failed: set[str] = set()
     for n in args.sizes:
-        for sim_name in args.simulators:
-            key = f"{sim_name}@{n}"
-            reps = cells.get(key, {}).get("repeats", [])
-            todo = (1 if n >= 100000 else args.repeats) - len(reps)
-            for r in range(max(0, todo)):
+        n_rep = 1 if n >= 100000 else args.repeats
+        for _r in range(n_rep):  # repeats outer, simulators inner: load changes hit every simulator alike
+            for sim_name in args.simulators:
+                key = f"{sim_name}@{n}"
+                reps = cells.get(key, {}).get("repeats", [])
+                if key in failed or len(reps) >= n_rep:
+                    continue
                 seed = args.seed + len(reps)
                 try:
                     proc = subprocess.run([sys.executable, __file__, "--worker", sim_name, str(n), str(seed)],
@@ -233,17 +237,20 @@ def main() -> None:
                     res = json.loads(line[-1][7:])
                 except Exception as err:  # noqa: BLE001
                     cells[key] = {**cells.get(key, {}), "error": f"{type(err).__name__}: {err}"[:400]}
+                    failed.add(key)
+                    write_atomic(RESULTS, data)
                     print(f"{key}: failed ({err})", flush=True)
-                    break
+                    continue
                 reps.append(res)
                 runs = [x["run_s"] for x in reps]
-                rate = statistics.median(x["spikes"] for x in reps) / n / (DURATION_MS / 1000)
+                spikes = statistics.median(x["spikes"] for x in reps)
                 syn = next((x["n_synapses"] for x in reps if x.get("n_synapses")), None)
-                events = statistics.median(x["spikes"] for x in reps) * (syn / n if syn else 80)
+                events = spikes * (syn / n if syn else 80)
                 cells[key] = {"simulator": sim_name, "n_neurons": n, "connectivity": connectivity(n, 0)[0],
                               "repeats": reps, "run_s_median": statistics.median(runs),
                               "compile_s_median": statistics.median(x["compile_s"] for x in reps),
-                              "rate_hz": rate, "synaptic_events_per_s": events / statistics.median(runs)}
+                              "rate_hz": spikes / n / (DURATION_MS / 1000),
+                              "synaptic_events_per_s": events / statistics.median(runs)}
                 write_atomic(RESULTS, data)
                 print(f"{key}: run {res['run_s']:.3f} s, compile {res['compile_s']:.2f} s, "
                       f"rate {res['spikes'] / n:.2f} Hz", flush=True)

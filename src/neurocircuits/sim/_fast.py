@@ -97,17 +97,20 @@ def _kernel() -> Any:
         n_out = 0
         cap = out_step.shape[0]
         e = math.e
+        prev_slot = np.zeros(n_ch, dtype=np.int64)
         for k in range(n_steps):
             step = step0 + k
             if n_out + n > cap:
                 return k, n_out, -1
+            for c in range(n_ch):
+                prev_slot[c] = (step - 1) % ch_len[c]
             for i in range(n):
                 vi = v[i]
                 x = iext[i]
                 has_cond = False
                 for c in range(n_ch):
                     if ch_lo[c] <= i < ch_hi[c]:
-                        prev = (step - 1) % ch_len[c]
+                        prev = prev_slot[c]
                         a_in = buf[c, prev, i]
                         buf[c, prev, i] = 0
                         kd = ch_kind[c]
@@ -177,8 +180,15 @@ def _kernel() -> Any:
                     if spikes[pw_src_lo[p] + j]:
                         a = indptr[pw_ptr_off[p] + j] + pw_syn_off[p]
                         b = indptr[pw_ptr_off[p] + j + 1] + pw_syn_off[p]
-                        for s in range(a, b):
-                            buf[c, (step + dly[s]) % L, post[s]] += w[s]
+                        if L == 1:
+                            for s in range(a, b):
+                                buf[c, 0, post[s]] += w[s]
+                        else:
+                            for s in range(a, b):
+                                d = step + dly[s]
+                                if d >= L:
+                                    d = d % L
+                                buf[c, d, post[s]] += w[s]
         return n_steps, n_out, -2
 
     _KERNEL = (run_chunk, deliver)
