@@ -26,3 +26,4 @@ from .pretrained import list_pretrained as list_pretrained
 from .pretrained import load_pretrained as load_pretrained
 from .transformer import HookedTransformer as HookedTransformer
 from .transformer import TransformerConfig as TransformerConfig
+from . import ftwt as ftwt  # noqa: F401
