@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import math
+import functools
 
 import torch
 
 from neurocircuits.layers.spiking import GIF, allocate_timesteps, gif_quantize
 
 
+@functools.lru_cache(maxsize=1)
 def _trained_mlp():
     from neurocircuits.data.datasets import digits
 

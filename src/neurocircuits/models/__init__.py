@@ -27,3 +27,4 @@ from .pretrained import load_pretrained as load_pretrained
 from .transformer import HookedTransformer as HookedTransformer
 from .transformer import TransformerConfig as TransformerConfig
 from . import ftwt as ftwt  # noqa: F401
+from . import spiking_lmu as spiking_lmu  # noqa: F401
