@@ -1,8 +1,9 @@
 """Connectome-constrained recurrent network (BPU-style): fixed signed wiring, trainable I/O.
 
-Paper: Yu et al. 2024, "Brain-like Processing Unit" / connectome-constrained networks built from
-the Drosophila larva connectome (here any CircuitGraph, e.g. the C. elegans connectome from
-``data.connectome``). Our own implementation; no code from the authors.
+After the "brain-like processing unit" (BPU) idea of turning a whole connectome (there the
+Drosophila larva brain of Winding et al. 2023, Science 379:eadd9330) into a network with fixed
+wiring and trainable input/output projections; here any CircuitGraph, e.g. the C. elegans
+connectome from ``data.connectome``. Our own implementation; no code from the authors.
 
 Equations (``N`` neurons, ``h`` their rates, ``x`` the input, ``S`` the input (sensory) group,
 ``M`` the output group):
@@ -38,7 +39,7 @@ from ..layers.constraints import inverse_magnitude, signed_weight
 from ..layers.hooks import HookPoint
 from ._registry import register_model
 
-_PAPER = "Yu et al. 2024, connectome-constrained Brain-like Processing Unit (BPU) from the larva connectome"
+_PAPER = "BPU: connectome-constrained network with fixed wiring and trained I/O (larva connectome: Winding et al. 2023)"
 _ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}
 
 

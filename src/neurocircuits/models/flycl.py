@@ -1,6 +1,6 @@
 """Fly-CL: the fly olfactory motif for streaming, class-incremental learning on frozen features.
 
-After Fly-CL (Zou et al. 2025, fly-inspired decorrelation for continual representation learning)
+After Fly-CL (2025, fly-inspired decorrelation and fast training for continual representation learning)
 and the fly olfactory circuit (Dasgupta, Stevens & Navlakha 2017). Our own implementation.
 
     normalise   z = (x - mean_i x_i) / std_i x_i       (per-sample divisive normalisation across inputs,
@@ -23,7 +23,7 @@ from torch import nn
 
 from ._registry import register_model
 
-_PAPER = "Zou et al. 2025, Fly-CL (fly-inspired decorrelation for continual learning); Dasgupta et al. 2017, Science"
+_PAPER = "Fly-CL (2025), fly-inspired decorrelation for continual learning; Dasgupta, Stevens & Navlakha 2017, Science"
 
 
 @torch.no_grad()

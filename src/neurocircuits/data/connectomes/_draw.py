@@ -42,7 +42,7 @@ def connectome_svg(
         columns.setdefault(cls if cls in CLASS_ORDER else "other", []).append(n.name)
     used = [c for c in CLASS_ORDER if c in columns]
     tallest = max((len(v) for v in columns.values()), default=1)
-    height = int(80 + tallest * row_px)
+    height = int(100 + tallest * row_px)
     xs = {c: 80 + i * (width - 160) / max(1, len(used) - 1) for i, c in enumerate(used)} if used else {}
     pos: dict[str, tuple[float, float]] = {}
     for c in used:
@@ -78,6 +78,12 @@ def connectome_svg(
         cls = str(graph.node(name).attrs.get("cell_class", "other"))
         out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{CLASS_COLOUR.get(cls, "#bbbbbb")}">'
                    f'<title>{escape(name)}</title></circle>')
+    legend = [("#c0392b", "", "excitatory chemical"), ("#2c6fbb", "", "inhibitory chemical"),
+              ("#888888", "", "chemical, sign unknown"), ("#2e8b57", ' stroke-dasharray="3,2"', "gap junction")]
+    for i, (colour, dash, label) in enumerate(legend):
+        x0 = 20 + i * 190
+        out.append(f'<line x1="{x0}" y1="{height - 12}" x2="{x0 + 24}" y2="{height - 12}" stroke="{colour}" '
+                   f'stroke-width="2"{dash}/><text x="{x0 + 30}" y="{height - 8}" font-size="11">{label}</text>')
     out.append("</svg>")
     text = "\n".join(out) + "\n"
     if path is not None:
