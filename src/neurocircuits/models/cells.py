@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ..layers.cells import CfC, LTC, auto_ncp, ncp
+from ..layers.cells import LTC, CfC, FastWeightLayer, auto_ncp, ncp
 from ._registry import register_model
 
 _LTC = "Hasani et al. 2021, Liquid Time-constant Networks (AAAI)"
@@ -64,3 +64,16 @@ def ncp_cfc(in_features: int = 2, inter: int = 6, command: int = 4, motor: int =
     """CfC whose heads are masked by an NCP wiring (no backbone); outputs are the motor units."""
     return CfC(in_features, ncp(in_features, inter, command, motor, seed=seed), mode=mode, backbone_layers=0,
                device=device, dtype=dtype, **kw)
+
+
+_FWP = "Schlag, Irie & Schmidhuber 2021, Linear Transformers Are Secretly Fast Weight Programmers (ICML)"
+
+
+@register_model("fast_weights", family="cells", paper=_FWP)
+def fast_weights(in_features: int = 4, d_key: int = 16, d_value: int = 16, out_features: int | None = None,
+                 rule: str = "delta", feature_map: str = "elu1", normalize: bool = True,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> FastWeightLayer:
+    """Fast weight programmer: a linear slow net writes a [d_value, d_key] fast weight matrix
+    (``rule="delta"``: ``W += beta (v - W k) k^T``; ``"additive"``: ``W += v k^T`` = linear attention)."""
+    return FastWeightLayer(in_features, d_key, d_value, out_features, rule, feature_map, normalize,
+                           device=device, dtype=dtype)

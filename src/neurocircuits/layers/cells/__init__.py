@@ -10,3 +10,8 @@ from ._wiring import auto_ncp as auto_ncp
 from ._wiring import fully_connected as fully_connected
 from ._wiring import ncp as ncp
 from ._wiring import random_wiring as random_wiring
+from ._fast_weights import FEATURE_MAPS as FEATURE_MAPS
+from ._fast_weights import FastWeightLayer as FastWeightLayer
+from ._fast_weights import FastWeightState as FastWeightState
+from ._fast_weights import fwp_step as fwp_step
+from ._fast_weights import linear_attention as linear_attention
