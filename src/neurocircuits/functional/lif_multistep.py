@@ -32,7 +32,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .surrogate import SURROGATES, _sum_to
+from .surrogate import SURROGATES, _sum_to, surrogate_derivative_inplace
 
 
 class LIFSeqOut(NamedTuple):
@@ -74,9 +74,8 @@ class _FusedLIF(torch.autograd.Function):
     def backward(ctx, gs: Tensor | None, gh: Tensor | None, gvT: Tensor | None):  # type: ignore[override]
         x, v0, decay, gain, theta, h_seq, s_seq = ctx.saved_tensors
         v_reset, soft, detach_reset, surrogate, alpha, unit_gain = ctx.cfg
-        spec = SURROGATES.get(surrogate)
         T = h_seq.shape[0]
-        sg = spec.dx(h_seq - theta, alpha)  # sigma'(h - theta), (T, B, ...)
+        sg = surrogate_derivative_inplace(h_seq - theta, surrogate, alpha)  # sigma'(h - theta), (T, B, ...)
         # C_t: gradient reaching h_t directly (not through v_t); becomes G_t = dL/dh_t in place below
         if gs is not None:
             if gh is None:

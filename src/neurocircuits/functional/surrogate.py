@@ -65,8 +65,14 @@ def _fast_sigmoid_da(x: Tensor, a: float | Tensor) -> Tensor:
 def _atan_dx(x: Tensor, a: float | Tensor) -> Tensor:
     if isinstance(a, Tensor):
         return (a / 2.0) / (1.0 + (math.pi / 2.0 * a * x) ** 2)
-    y = x * (math.pi / 2.0 * a)  # one temporary, then in place
-    return y.mul_(y).add_(1.0).reciprocal_().mul_(a / 2.0)
+    return _atan_dx_(x * (math.pi / 2.0 * a), 1.0, a / 2.0)
+
+
+def _atan_dx_(y: Tensor, scale: float, half_a: float) -> Tensor:
+    """In place on a temporary ``y = k x``: ``half_a / (1 + y^2)``."""
+    if scale != 1.0:
+        y.mul_(scale)
+    return y.mul_(y).add_(1.0).reciprocal_().mul_(half_a)
 
 
 def _atan_da(x: Tensor, a: float | Tensor) -> Tensor:
@@ -183,6 +189,15 @@ def spike(x: Tensor, surrogate: str = "atan", alpha: float | Tensor | None = Non
     """
     spec = SURROGATES.get(surrogate)
     return spec.function.apply(x, spec.default_alpha if alpha is None else alpha)
+
+
+def surrogate_derivative_inplace(x: Tensor, surrogate: str, alpha: float) -> Tensor:
+    """``dF/dx`` computed in place on ``x``, a temporary the caller gives up (saves one allocation)."""
+    if surrogate == "atan":
+        return _atan_dx_(x, math.pi / 2.0 * alpha, alpha / 2.0)
+    if surrogate == "fast_sigmoid":
+        return x.abs_().mul_(alpha).add_(1.0).square_().reciprocal_()
+    return SURROGATES.get(surrogate).dx(x, alpha)
 
 
 def surrogate_derivative(x: Tensor, surrogate: str = "atan", alpha: float | Tensor | None = None) -> Tensor:
