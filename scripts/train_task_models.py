@@ -34,7 +34,7 @@ DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src" / "neurocircuits" / "m
 HELD_OUT_SEED = 10_000_019  # training batches use seeds < 10**6; evaluation pairs use this one
 # steps and learning rate per task (tuned so each trains in a few CPU minutes)
 SCHEDULE = {
-    "induction": {"steps": 3000, "lr": 2e-3, "batch": 64},
+    "induction": {"steps": 8000, "lr": 2e-3, "batch": 64},
     "ioi": {"steps": 5000, "lr": 2e-3, "batch": 64},
     "greater_than": {"steps": 3000, "lr": 2e-3, "batch": 64},
     "docstring": {"steps": 3000, "lr": 2e-3, "batch": 64},
