@@ -138,3 +138,45 @@ def test_bad_files_name_file_and_problem(tmp_path, worm: CircuitGraph, text: str
     with pytest.raises(ConnectomeFileError, match=problem) as info:
         read_connectome_csv(p, neurons=worm.node_names())
     assert str(p) in str(info.value)
+
+
+# -- fly optic lobe (flyvis data file) ------------------------------------------------------------------
+def test_fly_optic_lobe_from_flyvis(tmp_path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("flyvis") is None:
+        pytest.skip("the [flyvis] extra ships the optic-lobe connectome")
+    fly = connectome("fly/optic_lobe")
+    # Lappalainen et al. 2024: 65 cell types, 8 photoreceptor inputs, 34 output types, 605 type pairs
+    assert fly.n_nodes == 65 and fly.n_edges == 605
+    classes = Counter(n.attrs["cell_class"] for n in fly.nodes)
+    assert classes == {"sensory": 8, "output": 34, "inter": 23}
+    assert Counter(e.sign for e in fly.edges) == {1: 377, -1: 228}
+    r1_l1 = fly.edge("R1", "L1", "chemical")
+    assert r1_l1.sign == -1 and r1_l1.weight == 40.0 and r1_l1.attrs["offsets"] == [[[0, 0], 40.0]]
+    fly.to_graphml(tmp_path / "fly.graphml")
+    assert CircuitGraph.from_graphml(tmp_path / "fly.graphml") == fly
+    from neurocircuits.models import create_model
+
+    net = create_model("connectome_rnn", graph=fly, in_features=4, out_features=3, output_classes=("output",))
+    assert len(net.in_index) == 8 and len(net.out_index) == 34
+
+
+def test_bad_flyvis_file_names_file_and_problem(tmp_path) -> None:
+    import json
+
+    from neurocircuits.data.connectomes import read_flyvis_connectome
+    from neurocircuits.graph import GraphFormatError
+
+    p = tmp_path / "fly.json"
+    p.write_text(json.dumps({"nodes": [{"name": "A"}], "edges": []}))
+    with pytest.raises(GraphFormatError, match=r"fly.json: missing key\(s\) \['input_units', 'output_units'\]"):
+        read_flyvis_connectome(p)
+    p.write_text(json.dumps({"nodes": [{"name": "A"}], "input_units": [], "output_units": [],
+                             "edges": [{"src": "A", "tar": "B", "offsets": [[[0, 0], 2]], "alpha": 1}]}))
+    with pytest.raises(GraphFormatError, match="unknown cell type 'B'"):
+        read_flyvis_connectome(p)
+    p.write_text(json.dumps({"nodes": [{"name": "A"}], "input_units": [], "output_units": [],
+                             "edges": [{"src": "A", "tar": "A", "offsets": [[[0, 0], -2]], "alpha": 1}]}))
+    with pytest.raises(GraphFormatError, match="negative synapse count"):
+        read_flyvis_connectome(p)
