@@ -172,3 +172,25 @@ def test_clear_errors():
         ncp(2, inter=0, command=3, motor=1)
     with pytest.raises(ValueError, match="in_features"):
         LTC(3, ncp(2, 4, 3, 1))
+
+
+def test_linear_system_coefficients_reproduce_the_ltc_exactly():
+    """Row 34: the state-dependent (a, b) extracted along a trajectory regenerate its outputs."""
+    from neurocircuits.functional.cells import ltc_linear_system
+
+    torch.manual_seed(3)
+    m = models.create_model("ncp_ltc", in_features=2, inter=5, command=3, motor=1, unfolds=4, eps=0.0,
+                            dtype=torch.float64)
+    x = torch.randn(2, 15, 2, dtype=torch.float64)
+    y, _ = m(x)
+    p, xm = m.params(), m.map_inputs(x)
+    v = torch.zeros(2, m.units, dtype=torch.float64)
+    h = 1.0 / m.unfolds
+    outs = []
+    for t in range(x.shape[1]):
+        for _ in range(m.unfolds):
+            a, b = ltc_linear_system(xm[:, t], v, p)
+            assert (a > 0).all()  # positive inverse time constants: the frozen system is stable
+            v = (v + h * b) / (1 + h * a)
+        outs.append(m.map_outputs(v))
+    torch.testing.assert_close(torch.stack(outs, dim=1), y, rtol=1e-12, atol=1e-12)

@@ -62,3 +62,4 @@ from .oscillators import kuramoto_step as kuramoto_step
 from .oscillators import order_parameter as order_parameter
 from .oscillators import wilson_cowan_step as wilson_cowan_step
 from .cells import ltc_unroll as ltc_unroll
+from .cells import ltc_linear_system as ltc_linear_system

@@ -43,7 +43,7 @@ from ..registry import Registry
 __all__ = [
     "LTCState", "LTCParams", "CfCState", "CfCParams", "ODE_SOLVERS", "LTC_SOLVERS", "CFC_MODES",
     "ACTIVATIONS", "ltc_rhs", "ltc_step", "ltc_conductances", "cfc_step", "lecun_tanh",
-    "euler_step", "midpoint_step", "rk4_step", "ltc_state_bounds", "ltc_unroll",
+    "euler_step", "midpoint_step", "rk4_step", "ltc_state_bounds", "ltc_unroll", "ltc_linear_system",
 ]
 
 
@@ -91,6 +91,23 @@ def ltc_rhs(x: Tensor, v: Tensor, p: LTCParams) -> Tensor:
     """``dv/dt`` of the LTC ODE for input ``x`` [batch, in] and state ``v`` [batch, units]."""
     g, ge = ltc_conductances(x, v, p)
     return (p.gleak * (p.vleak - v) + ge - g * v) / p.cm
+
+
+def ltc_linear_system(x: Tensor, v: Tensor, p: LTCParams) -> tuple[Tensor, Tensor]:
+    """State-dependent linear-system view of the LTC (biophysical synapses, catalog row 34).
+
+    With the conductances frozen at the current state the LTC is linear in ``v``:
+
+        dv/dt = -a(x, v) * v + b(x, v),   a = (g_leak + sum_i g_ij) / C,   b = (g_leak E_leak + sum_i g_ij E_ij) / C,
+
+    and one fused semi-implicit sub-step of size ``h`` is exactly ``v' = (v + h b) / (1 + h a)``
+    (up to ``eps``). ``a`` is the inverse *liquid* time constant of every neuron.
+
+    Returns:
+        ``(a, b)``, each ``[batch, units]``.
+    """
+    g, ge = ltc_conductances(x, v, p)
+    return (p.gleak + g) / p.cm, (p.gleak * p.vleak + ge) / p.cm
 
 
 # ---------------------------------------------------------------------------------------------
