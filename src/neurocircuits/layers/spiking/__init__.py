@@ -29,3 +29,8 @@ from ._variants import quantize_to_spike_levels as quantize_to_spike_levels
 from ._variants import rmp_loss as rmp_loss
 from ._gif_alloc import allocate_timesteps as allocate_timesteps
 from ._gif_alloc import gif_quantize as gif_quantize
+from ._linear_attention import LinearAttention as LinearAttention
+from ._linear_attention import LinearAttentionState as LinearAttentionState
+from ._linear_attention import SpikingLinearAttention as SpikingLinearAttention
+from ._linear_attention import int_to_spikes as int_to_spikes
+from ._linear_attention import spikes_to_int as spikes_to_int
