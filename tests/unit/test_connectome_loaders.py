@@ -180,3 +180,33 @@ def test_bad_flyvis_file_names_file_and_problem(tmp_path) -> None:
                              "edges": [{"src": "A", "tar": "A", "offsets": [[[0, 0], -2]], "alpha": 1}]}))
     with pytest.raises(GraphFormatError, match="negative synapse count"):
         read_flyvis_connectome(p)
+
+
+# -- larva mushroom body (graspologic data files) ---------------------------------------------------------
+def test_larva_mushroom_body_counts() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("graspologic") is None:
+        pytest.skip("graspologic's wheel ships the larva mushroom body")
+    left, right = connectome("larva/mushroom_body_left"), connectome("larva/mushroom_body_right")
+    # Eichler et al. 2017 as shipped by graspologic: left 209 neurons, right 213
+    assert (left.n_nodes, right.n_nodes) == (209, 213)
+    assert Counter(n.attrs["label"] for n in left.nodes) == {"K": 101, "P": 58, "O": 29, "I": 21}
+    assert left.n_edges == 7425 and sum(e.weight for e in left.edges) == 25322.0
+    # rows are presynaptic: projection neurons feed Kenyon cells, never the reverse
+    assert any(e.source.startswith("P") and e.target.startswith("K") for e in left.edges)
+    assert not any(e.source.startswith("K") and e.target.startswith("P") for e in left.edges)
+
+
+def test_bad_labelled_adjacency_names_file_and_problem(tmp_path) -> None:
+    from neurocircuits.data.connectomes import read_labelled_adjacency
+    from neurocircuits.graph import GraphFormatError
+
+    (tmp_path / "a.csv").write_text("0 1\n-2 0\n")
+    (tmp_path / "l.csv").write_text("K\nP\n")
+    with pytest.raises(GraphFormatError, match=r"a.csv: negative synapse count -2.0 at row 1, column 0"):
+        read_labelled_adjacency(tmp_path / "a.csv", tmp_path / "l.csv", "x")
+    (tmp_path / "a.csv").write_text("0 1\n2 0\n")
+    (tmp_path / "l.csv").write_text("K\n")
+    with pytest.raises(GraphFormatError, match=r"l.csv: 1 labels for a 2-neuron adjacency"):
+        read_labelled_adjacency(tmp_path / "a.csv", tmp_path / "l.csv", "x")

@@ -7,6 +7,7 @@ table with checks that name the file and the problem.
 
 from . import _celegans  # noqa: F401  (registers the C. elegans data sets)
 from . import _fly  # noqa: F401  (registers the fly optic lobe)
+from . import _larva  # noqa: F401  (registers the larva mushroom body)
 from ._celegans import NT_SIGN as NT_SIGN
 from ._celegans import neurotransmitters as neurotransmitters
 from ._celegans import normalise_neuron_name as normalise_neuron_name
@@ -14,6 +15,7 @@ from ._draw import connectome_svg as connectome_svg
 from ._files import ConnectomeFileError as ConnectomeFileError
 from ._files import read_connectome_csv as read_connectome_csv
 from ._fly import read_flyvis_connectome as read_flyvis_connectome
+from ._larva import read_labelled_adjacency as read_labelled_adjacency
 from ._registry import CONNECTOMES as CONNECTOMES
 from ._registry import ConnectomeInfo as ConnectomeInfo
 from ._registry import MissingExtraError as MissingExtraError
