@@ -28,3 +28,5 @@ from .transformer import HookedTransformer as HookedTransformer
 from .transformer import TransformerConfig as TransformerConfig
 from . import ftwt as ftwt  # noqa: F401
 from . import spiking_lmu as spiking_lmu  # noqa: F401
+from . import memories as memories  # noqa: F401
+from . import dynamics as dynamics  # noqa: F401

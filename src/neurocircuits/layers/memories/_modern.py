@@ -77,8 +77,18 @@ class HopfieldLayer(nn.Module):
         self.W_v = nn.Linear(d_hidden, d_out, bias=False, **kw)
         self.beta = beta if beta is not None else 1.0 / math.sqrt(d_hidden)
 
+    def example_input(self, batch: int) -> tuple[Tensor, Tensor]:
+        w = self.W_q.weight
+        return (torch.randn(batch, 3, self.W_q.in_features, dtype=w.dtype, device=w.device),
+                torch.randn(batch, 5, self.W_k.in_features, dtype=w.dtype, device=w.device))
+
     def forward(self, R: Tensor, Y: Tensor) -> tuple[Tensor, Tensor]:
         """``R``: (batch, n_query, d_in); ``Y``: (batch, n_stored, d_stored). Returns ``(Z, weights)``."""
+        if R.dim() != 3 or Y.dim() != 3 or R.shape[-1] != self.W_q.in_features or Y.shape[-1] != self.W_k.in_features:
+            raise ValueError(
+                f"HopfieldLayer expects R (batch, n_query, {self.W_q.in_features}) and Y (batch, n_stored, "
+                f"{self.W_k.in_features}), got {tuple(R.shape)} and {tuple(Y.shape)}."
+            )
         q, k = self.W_q(R), self.W_k(Y)
         p = torch.softmax(self.beta * q @ k.transpose(-1, -2), dim=-1)
         return self.W_v(p @ k), p

@@ -161,6 +161,16 @@ class AKOrNLayer(nn.Module):
         """Random oscillators on the sphere, shaped like the stimulus ``like``."""
         return AKOrNState(self.normalize(torch.randn(like.shape, generator=generator).to(like)))
 
+    def example_input(self, batch: int) -> Tensor:
+        w = self.omega_raw
+        shape = (batch, self.cfg.channels, 6, 6) if self.cfg.coupling == "conv" else (batch, self.cfg.channels)
+        return torch.randn(shape, dtype=w.dtype, device=w.device)
+
+    def bad_example_input(self, batch: int) -> Tensor:
+        """A wrongly shaped input (one channel too many): any spatial size is valid for conv coupling."""
+        x = self.example_input(batch)
+        return torch.cat([x, x[:, :1]], dim=1)
+
     def forward(self, c: Tensor, state: AKOrNState | None = None) -> tuple[Tensor, AKOrNState, Tensor]:
         """Unroll ``n_steps`` updates from ``state`` (random if ``None``) under stimulus ``c``.
 

@@ -79,6 +79,9 @@ class WilsonCowanNetwork(nn.Module):
         z = torch.zeros(batch, self.cfg.n_nodes, dtype=self.G.dtype, device=self.G.device)
         return WilsonCowanState(z, z.clone())
 
+    def example_input(self, batch: int) -> Tensor:
+        return torch.rand(batch, self.cfg.n_inputs, dtype=self.G.dtype, device=self.G.device)
+
     def forward(self, u: Tensor, state: WilsonCowanState | None = None) -> tuple[Tensor, WilsonCowanState]:
         if u.dim() != 2 or u.shape[1] != self.cfg.n_inputs:
             raise ValueError(f"input must be (batch, {self.cfg.n_inputs}), got {tuple(u.shape)}.")
