@@ -182,3 +182,6 @@ def test_errors(tmp_path) -> None:
     llama.config.rope_scaling = {"rope_type": "linear", "factor": 2.0}
     with pytest.raises(HFAdapterError, match="rope_scaling"):
         from_hf_model(llama)
+    backbone = transformers.GPT2Model(transformers.GPT2Config(n_layer=1, n_head=2, n_embd=8, n_positions=8, vocab_size=10))
+    with pytest.raises(HFAdapterError, match="not a bare backbone"):
+        from_hf_model(backbone)

@@ -177,7 +177,13 @@ def from_hf_model(hf_model: Any, tokenizer: Any = None, device: Any = None, dtyp
             f"HuggingFace model_type {model_type!r} is not supported; supported: {', '.join(HF_CONVERTERS.names())}."
         )
     sd = {k: v.detach().to("cpu", torch.float32) for k, v in hf_model.state_dict().items()}
-    cfg, weights = HF_CONVERTERS.get(model_type)(config, sd)
+    try:
+        cfg, weights = HF_CONVERTERS.get(model_type)(config, sd)
+    except KeyError as err:
+        raise HFAdapterError(
+            f"the {model_type!r} model has no weight {err.args[0]!r}; pass a causal LM with its head "
+            "(e.g. GPT2LMHeadModel or LlamaForCausalLM, as loaded by AutoModelForCausalLM), not a bare backbone."
+        ) from None
     model = HFTransformer(cfg, tokenizer=tokenizer, hf_model_type=model_type, source=source, device=device, dtype=dtype)
     own = model.state_dict()
     missing = set(own) - set(weights)
