@@ -4,7 +4,7 @@ Same work for every library, in one process, OMP_NUM_THREADS=1:
 * MLP: 64-128-10 LIF (decay 0.905 ~ tau 10 steps, threshold 1, subtractive reset, atan surrogate
   alpha=2 where the library has it), 25 steps of direct (analogue) input, batch 128, Adam lr 2e-3,
   cross-entropy on output spike counts, scikit-learn digits (1348 train / 449 test).
-* Conv: conv3x3(1->16)+BN+LIF, avgpool2, conv3x3(16->32)+BN+LIF, avgpool2, linear(128->10)+LIF, 8 steps.
+* Conv: conv3x3(1->16)+BN+LIF, maxpool2, conv3x3(16->32)+BN+LIF, maxpool2, linear(128->10)+LIF, 8 steps.
 
 Each library trains for ``--epochs`` epochs, round-robin (epoch e of every library back to back, so
 background load hits all alike); we report the median wall time of one epoch and the
@@ -100,7 +100,7 @@ class SnnTorchConv(nn.Module):
         self.c2, self.b2 = nn.Conv2d(16, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32)
         self.fc = nn.Linear(128, 10)
         self.l1, self.l2, self.l3 = (snn.Leaky(beta=BETA, spike_grad=sg, reset_mechanism="subtract") for _ in range(3))
-        self.pool = nn.AvgPool2d(2)
+        self.pool = nn.MaxPool2d(2)
 
     def forward(self, x):
         m1, m2, m3 = self.l1.init_leaky(), self.l2.init_leaky(), self.l3.init_leaky()
@@ -145,8 +145,8 @@ class SJConv(nn.Module):
         self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16))
         self.net = nn.Sequential(
             _sj_lif(),
-            layer.SeqToANNContainer(nn.AvgPool2d(2), nn.Conv2d(16, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32)), _sj_lif(),
-            layer.SeqToANNContainer(nn.AvgPool2d(2), nn.Flatten(), nn.Linear(128, 10)), _sj_lif())
+            layer.SeqToANNContainer(nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32)), _sj_lif(),
+            layer.SeqToANNContainer(nn.MaxPool2d(2), nn.Flatten(), nn.Linear(128, 10)), _sj_lif())
 
     def forward(self, x):
         from spikingjelly.activation_based import functional
@@ -191,7 +191,7 @@ class NorseConv(nn.Module):
         self.c2, self.b2 = nn.Conv2d(16, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32)
         self.fc = nn.Linear(128, 10)
         self.l1, self.l2, self.l3 = _norse_cell(), _norse_cell(), _norse_cell()
-        self.pool = nn.AvgPool2d(2)
+        self.pool = nn.MaxPool2d(2)
 
     def forward(self, x):
         g = 1.0 / (1 - BETA)

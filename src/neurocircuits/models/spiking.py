@@ -116,7 +116,7 @@ class SpikingMLP(_SpikingNet):
 
 
 class SpikingConvNet(_SpikingNet):
-    """Small convolutional SNN: ``channels`` conv blocks (2x2 average pooling after each), then a spiking linear read-out."""
+    """Small convolutional SNN: ``channels`` conv blocks (2x2 max pooling after each), then a spiking linear read-out."""
 
     def __init__(self, in_channels: int = 1, image_size: int = 8, channels: Sequence[int] = (16, 32), out_features: int = 10,
                  neuron: str = "lif", encoding: str = "direct", time_steps: int = 8, decoder: str = "count",
@@ -128,7 +128,7 @@ class SpikingConvNet(_SpikingNet):
         self.time_steps, self.encoding, self.decoder = time_steps, encoding, decoder
         chans = [in_channels, *channels]
         self.blocks = nn.ModuleList(SpikingConv2d(a, b, neuron=neuron, **nkw) for a, b in zip(chans[:-1], chans[1:]))
-        self.pool = nn.AvgPool2d(2)
+        self.pool = nn.MaxPool2d(2)  # max pooling keeps spikes binary (counted as SOPs)
         side = image_size // (2 ** len(channels))
         if side < 1:
             raise ValueError(f"image_size={image_size} is too small for {len(channels)} pooling stages.")
