@@ -258,7 +258,12 @@ def max_abs_diff(a: dict, b: dict, sign: float = 1.0) -> float:
     return float(max(abs(a[k] - sign * b[k]) for k in a))
 
 
-def bench_size(size: str, repeats: int, taus: dict[str, float]) -> dict[str, Any]:
+STEPS = ("eap", "eap_ig", "node_patching", "acdc", "edge_patching", "acdc_1cfg", "edge_patching_1cfg")
+
+
+def bench_size(size: str, repeats: int, taus: dict[str, float], steps: tuple[str, ...] = STEPS,
+               save: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run the comparison steps for one model size (cheap steps first); ``save`` is called after each."""
     cfg = SIZES[size]
     ours_model, ac_model, plain_tl = build_models(size)
     pairs = make_pairs(cfg["batch"], cfg["n_pos"])
@@ -269,65 +274,91 @@ def bench_size(size: str, repeats: int, taus: dict[str, float]) -> dict[str, Any
     print(f"\n== {size}: {cfg['n_layers']} layers, {cfg['n_heads']} heads, d_model {cfg['d_model']}, "
           f"{cfg['n_pos']} tokens, batch {cfg['batch']}: {n_edges} edges", flush=True)
     rows: dict[str, Any] = {}
+    result = {"config": dict(cfg), "n_edges": n_edges,
+              "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "methods": rows}
+    slow = max(1, repeats // 2)
+    state: dict[str, Any] = {}
 
-    def record(name: str, t_ours: float, t_peer: float, agree: dict[str, float], note: str = "") -> None:
+    def record(name: str, t_ours: float, t_peer: float, agree: dict[str, Any], note: str = "") -> None:
         ratio = t_peer / t_ours
         rows[name] = {"ours_s": t_ours, "peer_s": t_peer, "speedup": ratio, **agree, **({"note": note} if note else {})}
-        agree_s = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in agree.items())
-        print(f"{name:<14} ours {t_ours:8.3f} s   peer {t_peer:8.3f} s   peer/ours {ratio:6.2f}x   {agree_s}"
+        agree_s = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in agree.items())
+        print(f"{name:<18} ours {t_ours:8.3f} s   peer {t_peer:8.3f} s   peer/ours {ratio:6.2f}x   {agree_s}"
               + (f"   ({note})" if note else ""), flush=True)
+        if save is not None:
+            save(result)
 
-    # EAP
-    t_o, o, _ = timed(lambda: ours_method(ours_model, pairs, "eap"), repeats)
-    t_p, p, _ = timed(lambda: ac_eap(pm, loader), repeats)
-    record("eap", t_o, t_p, {"spearman_abs": spearman_abs(o["edges"], p)})
-    # EAP-IG, 5 steps
-    for over in ("activations", "inputs"):
-        t_o, o, _ = timed(lambda: ours_method(ours_model, pairs, "eap_ig", steps=5, over=over), repeats)
-        if over == "activations":
-            t_p, p_ig, _ = timed(lambda: ac_eap(pm, loader, ig_steps=5), repeats)
-        record(f"eap_ig5_{over[:3]}", t_o, t_p, {"spearman_abs": spearman_abs(o["edges"], p_ig)})
-    # exact edge patching
-    t_o, o, _ = timed(lambda: ours_method(ours_model, pairs, "edge_patching"), repeats)
-    edges = sorted(pm.edges, key=lambda e: (e.dest.module_name, e.patch_idx))
-    sample = cfg["exact_sample"]
-    if sample is None or sample >= len(edges):
-        t_p, p, _ = timed(lambda: ac_exact(pm, pairs, edges), max(1, repeats // 2))
-        record("edge_patching", t_o, t_p, {"spearman_abs": spearman_abs(o["edges"], p),
-                                           "max_abs_diff": max_abs_diff(o["edges"], p)})
-    else:
-        step = len(edges) / sample
-        chosen = [edges[int(i * step)] for i in range(sample)]
-        t_s, p, _ = timed(lambda: ac_exact(pm, pairs, chosen), 1)
-        t_p = t_s * len(edges) / sample
-        sub = {k: o["edges"][k] for k in p}
-        record("edge_patching", t_o, t_p, {"spearman_abs_sample": spearman_abs(sub, p),
-                                           "max_abs_diff_sample": max_abs_diff(sub, p)},
-               note=f"auto-circuit timed on {sample} of {len(edges)} edges ({t_s:.2f} s) and extrapolated")
-    t_o1, o1, _ = timed(lambda: ours_method(ours_model, pairs, "edge_patching", memory_mb=1e-3), max(1, repeats // 2))
-    record("edge_patching_1cfg", t_o1, rows["edge_patching"]["peer_s"],
-           {"max_abs_diff_vs_batched": max_abs_diff(o1["edges"], o["edges"])},
-           note="ours with one ablation configuration per forward (memory_mb tiny)")
-    # ACDC, same tau, KL divergence
-    tau = taus[size]
-    t_o, o, _ = timed(lambda: ours_method(ours_model, pairs, "acdc", metric="kl_divergence", threshold=tau),
-                      max(1, repeats // 2))
-    t_p, kept_p, _ = timed(lambda: ac_acdc(pm, loader, tau), 1)
-    kept_o = o["kept"] or set()
-    iou = len(kept_o & kept_p) / max(1, len(kept_o | kept_p))
-    record("acdc", t_o, t_p, {"tau": tau, "kept_ours": len(kept_o), "kept_peer": len(kept_p), "edge_iou": iou})
-    t_o1, o1, _ = timed(lambda: ours_method(ours_model, pairs, "acdc", metric="kl_divergence", threshold=tau,
-                                            memory_mb=1e-3), max(1, repeats // 2))
-    kept_1 = o1["kept"] or set()
-    record("acdc_1cfg", t_o1, t_p, {"same_circuit_as_batched": kept_1 == kept_o, "kept_ours": len(kept_1)},
-           note="ours with one ablation configuration per forward (memory_mb tiny)")
-    # node patching vs TransformerLens hook sweep
-    t_o, o, _ = timed(lambda: ours_method(ours_model, pairs, "node_patching"), repeats)
-    t_p, p, _ = timed(lambda: tl_node_sweep(plain_tl, pairs), repeats)
-    nodes = o["nodes"] or {}
-    record("node_patching", t_o, t_p, {"spearman_abs": spearman_abs(nodes, p), "max_abs_diff": max_abs_diff(nodes, p)},
-           note="peer = TransformerLens run_with_hooks sweep")
-    return {"config": {k: v for k, v in cfg.items()}, "n_edges": n_edges, "methods": rows}
+    def eap() -> None:
+        t_o, o, _ = timed(lambda: ours_method(ours_model, pairs, "eap"), repeats)
+        t_p, p, _ = timed(lambda: ac_eap(pm, loader), repeats)
+        record("eap", t_o, t_p, {"spearman_abs": spearman_abs(o["edges"], p)})
+
+    def eap_ig() -> None:
+        t_p, p_ig, _ = timed(lambda: ac_eap(pm, loader, ig_steps=5), repeats)
+        for over in ("activations", "inputs"):
+            t_o, o, _ = timed(lambda: ours_method(ours_model, pairs, "eap_ig", steps=5, over=over), repeats)
+            record(f"eap_ig5_{over[:3]}", t_o, t_p, {"spearman_abs": spearman_abs(o["edges"], p_ig)},
+                   note="peer: auto-circuit integrated_grad_samples=5 (interpolates edge masks)")
+
+    def node_patching() -> None:
+        t_o, o, _ = timed(lambda: ours_method(ours_model, pairs, "node_patching"), repeats)
+        t_p, p, _ = timed(lambda: tl_node_sweep(plain_tl, pairs), repeats)
+        nodes = o["nodes"] or {}
+        record("node_patching", t_o, t_p, {"spearman_abs": spearman_abs(nodes, p), "max_abs_diff": max_abs_diff(nodes, p)},
+               note="peer = TransformerLens run_with_hooks sweep")
+
+    def acdc() -> None:
+        tau = taus[size]
+        t_o, o, _ = timed(lambda: ours_method(ours_model, pairs, "acdc", metric="kl_divergence", threshold=tau), slow)
+        t_p, kept_p, _ = timed(lambda: ac_acdc(pm, loader, tau), 1)
+        kept_o = o["kept"] or set()
+        iou = len(kept_o & kept_p) / max(1, len(kept_o | kept_p))
+        state["acdc"] = (t_p, kept_o)
+        record("acdc", t_o, t_p, {"tau": tau, "kept_ours": len(kept_o), "kept_peer": len(kept_p), "edge_iou": iou})
+
+    def acdc_1cfg() -> None:
+        tau = taus[size]
+        t_o1, o1, _ = timed(lambda: ours_method(ours_model, pairs, "acdc", metric="kl_divergence", threshold=tau,
+                                                memory_mb=1e-3), slow)
+        kept_1 = o1["kept"] or set()
+        t_p, kept_o = state.get("acdc", (float("nan"), None))
+        record("acdc_1cfg", t_o1, t_p, {"same_circuit_as_batched": kept_1 == kept_o, "kept_ours": len(kept_1)},
+               note="ours with one ablation configuration per forward (memory_mb tiny)")
+
+    def edge_patching() -> None:
+        t_o, o, _ = timed(lambda: ours_method(ours_model, pairs, "edge_patching"), slow)
+        state["edge_patching"] = o
+        edges = sorted(pm.edges, key=lambda e: (e.dest.module_name, e.patch_idx))
+        sample = cfg["exact_sample"]
+        if sample is None or sample >= len(edges):
+            t_p, p, _ = timed(lambda: ac_exact(pm, pairs, edges), slow)
+            state["edge_patching_peer_s"] = t_p
+            record("edge_patching", t_o, t_p, {"spearman_abs": spearman_abs(o["edges"], p),
+                                               "max_abs_diff": max_abs_diff(o["edges"], p)})
+        else:
+            step = len(edges) / sample
+            chosen = [edges[int(i * step)] for i in range(sample)]
+            t_s, p, _ = timed(lambda: ac_exact(pm, pairs, chosen), 1)
+            t_p = t_s * len(edges) / sample
+            state["edge_patching_peer_s"] = t_p
+            sub = {k: o["edges"][k] for k in p}
+            record("edge_patching", t_o, t_p, {"spearman_abs_sample": spearman_abs(sub, p),
+                                               "max_abs_diff_sample": max_abs_diff(sub, p)},
+                   note=f"auto-circuit timed on {sample} of {len(edges)} edges ({t_s:.2f} s) and extrapolated")
+
+    def edge_patching_1cfg() -> None:
+        t_o1, o1, _ = timed(lambda: ours_method(ours_model, pairs, "edge_patching", memory_mb=1e-3), slow)
+        extra = {}
+        if "edge_patching" in state:
+            extra["max_abs_diff_vs_batched"] = max_abs_diff(o1["edges"], state["edge_patching"]["edges"])
+        record("edge_patching_1cfg", t_o1, state.get("edge_patching_peer_s", float("nan")), extra,
+               note="ours with one ablation configuration per forward (memory_mb tiny)")
+
+    table = {"eap": eap, "eap_ig": eap_ig, "node_patching": node_patching, "acdc": acdc, "acdc_1cfg": acdc_1cfg,
+             "edge_patching": edge_patching, "edge_patching_1cfg": edge_patching_1cfg}
+    for step_name in steps:
+        table[step_name]()
+    return result
 
 
 def versions() -> dict[str, str]:
@@ -349,6 +380,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--tau-small", type=float, default=1e-4)
     ap.add_argument("--tau-medium", type=float, default=1e-4)
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--steps", default=",".join(STEPS), help=f"comparison steps, comma separated: {', '.join(STEPS)}")
+    ap.add_argument("--merge", action="store_true", help="update an existing results file instead of replacing it")
     args = ap.parse_args(argv)
     try:
         import auto_circuit  # noqa: F401
@@ -356,18 +389,33 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError as err:
         sys.exit(f"bench/discovery.py needs the bench extra (auto-circuit, transformer-lens<3): {err}")
     taus = {"small": args.tau_small, "medium": args.tau_medium}
-    out: dict[str, Any] = {
+    steps = tuple(x.strip() for x in args.steps.split(",") if x.strip())
+    unknown = sorted(set(steps) - set(STEPS))
+    if unknown:
+        sys.exit(f"unknown steps {unknown}; valid: {', '.join(STEPS)}")
+    out: dict[str, Any] = {}
+    if args.merge and Path(args.out).is_file():
+        out = json.loads(Path(args.out).read_text())
+    out.update({
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
-                    "torch_threads": torch.get_num_threads()},
+                    "torch_threads": torch.get_num_threads(), "load_average_at_start": list(os.getloadavg())},
         "versions": versions(),
-        "protocol": "median over repeats; speedup = peer seconds / ours seconds; agreement = Spearman of |score|",
-        "sizes": {},
-    }
+        "protocol": "median over repeats (1 run for edge patching and ACDC); speedup = peer seconds / ours seconds; "
+                    "agreement = Spearman of |score| over matched edges",
+    })
+    out.setdefault("sizes", {})
+
+    def save_size(size: str) -> Callable[[dict[str, Any]], None]:
+        def save(result: dict[str, Any]) -> None:
+            previous = out["sizes"].get(size, {}).get("methods", {}) if args.merge else {}
+            out["sizes"][size] = {**result, "methods": {**previous, **result["methods"]}}
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(args.out, json.dumps(out, indent=1))
+        return save
+
     for size in [s.strip() for s in args.sizes.split(",") if s.strip()]:
-        out["sizes"][size] = bench_size(size, args.repeats, taus)
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(args.out, json.dumps(out, indent=1))
+        bench_size(size, args.repeats, taus, steps=steps, save=save_size(size))
     print(f"\nwrote {args.out}")
 
 
