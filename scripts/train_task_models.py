@@ -83,7 +83,8 @@ def train(task_name: str, steps: int | None = None, seed: int = 0, out_dir: Path
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        loss_avg = float(loss) if step == 0 else 0.98 * loss_avg + 0.02 * float(loss)
+        value = float(loss.detach())
+        loss_avg = value if step == 0 else 0.98 * loss_avg + 0.02 * value
         if step % 50 == 0:
             bar.set_postfix(loss=f"{loss_avg:.3f}")
     model.eval()

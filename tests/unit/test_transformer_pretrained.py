@@ -102,3 +102,35 @@ def test_induction_model_ablations_follow_the_mechanism() -> None:
     assert accuracy({}) > 0.95
     assert accuracy({"blocks.0.attn.hook_result": zero([prev_head])}) < 0.5
     assert accuracy({"blocks.1.attn.hook_result": zero([0, 1])}) < 0.2
+
+
+def _training_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "train_task_models.py"
+    spec = importlib.util.spec_from_file_location("train_task_models", path)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_training_script_writes_a_loadable_checkpoint(tmp_path) -> None:
+    from neurocircuits.models.transformer import HookedTransformer, load_with_metadata
+
+    script = _training_script()
+    result = script.train("ioi", steps=5, out_dir=tmp_path)
+    assert set(result) >= {"accuracy", "logit_diff_clean", "logit_diff_corrupt", "loss"}
+    model, meta = load_with_metadata(tmp_path / "ioi.safetensors")
+    assert isinstance(model, HookedTransformer)
+    assert meta["task"] == "ioi" and meta["training"]["steps"] == 5 and meta["config"]["n_heads"] == 2
+    assert not (tmp_path / "ioi.safetensors.tmp").exists()
+
+
+@pytest.mark.slow
+def test_training_reproduces_the_induction_model(tmp_path) -> None:
+    """The full training schedule (a few CPU minutes) gives a model that solves induction again."""
+    script = _training_script()
+    result = script.train("induction", out_dir=tmp_path)
+    assert result["accuracy"] > 0.95 and result["logit_diff_clean"] > 5 > abs(result["logit_diff_corrupt"])
