@@ -34,3 +34,7 @@ from ._linear_attention import LinearAttentionState as LinearAttentionState
 from ._linear_attention import SpikingLinearAttention as SpikingLinearAttention
 from ._linear_attention import int_to_spikes as int_to_spikes
 from ._linear_attention import spikes_to_int as spikes_to_int
+from ._spike_ops import if_rate_code as if_rate_code
+from ._spike_ops import spike_matmul as spike_matmul
+from ._spike_ops import spike_silu as spike_silu
+from ._spike_ops import spike_softmax as spike_softmax
