@@ -24,9 +24,9 @@ def _zero_head(h: int):
     return fn
 
 
-@pytest.mark.parametrize("prev, ind, n_heads", [(0, 1, 2), (1, 0, 3)])
-def test_handbuilt_solves_induction_and_planted_heads_matter(prev: int, ind: int, n_heads: int) -> None:
-    hb = induction_model(prev_head=prev, induction_head=ind, n_heads=n_heads)
+@pytest.mark.parametrize("prev, ind, n_heads, d_mlp", [(0, 1, 2, 0), (1, 0, 3, 0), (0, 1, 2, 16)])
+def test_handbuilt_solves_induction_and_planted_heads_matter(prev: int, ind: int, n_heads: int, d_mlp: int) -> None:
+    hb = induction_model(prev_head=prev, induction_head=ind, n_heads=n_heads, d_mlp=d_mlp)
     pairs = hb.pairs(300, seed=5)
     with torch.no_grad():
         clean = hb.model(pairs.clean)[:, -1]
@@ -48,11 +48,16 @@ def test_handbuilt_solves_induction_and_planted_heads_matter(prev: int, ind: int
                 assert role.startswith("distractor")
                 assert abs(ablated - base) < 0.02 * base, (layer, h, role, ablated)
                 assert ablated != base  # distractors do write something
+    for layer in range(2) if d_mlp else []:
+        ablated = _logit_diff(hb.model, pairs, {f"blocks.{layer}.hook_mlp_out": lambda x, hook: torch.zeros_like(x)})
+        assert abs(ablated - base) < 0.02 * base and ablated != base, (layer, ablated)
 
 
-def test_ground_truth_is_subgraph_of_computation_graph() -> None:
-    hb = induction_model()
+@pytest.mark.parametrize("d_mlp", [0, 16])
+def test_ground_truth_is_subgraph_of_computation_graph(d_mlp: int) -> None:
+    hb = induction_model(d_mlp=d_mlp)
     full = hb.model.computation_graph()
+    assert full.has_node("m0") == bool(d_mlp)
     assert hb.circuit.edge_keys() <= full.edge_keys()
     assert hb.circuit.n_edges == 7
     assert hb.circuit.has_edge("a0.h0", "a1.h1.k", kind="k")

@@ -18,8 +18,9 @@ gamma; the unembedding reads O only, so logit_t = gamma * A[p, j*] [token_{j*} =
 
 Distractors: a layer-0 head that always attends to BOS (position 0) and a layer-1 head with uniform
 attention; both write small random vectors (scale ``distractor_scale``) into D and O, so they touch
-the logits a little but carry no induction information. There is no normalisation, so everything is
-exact.
+the logits a little but carry no induction information. With ``d_mlp > 0`` each layer also gets a
+distractor MLP (ReLU units reading T and C, writing small random vectors into D and O). There is no
+normalisation, so everything is exact.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def induction_model(
     beta: float = 20.0,
     gamma: float = 10.0,
     distractor_scale: float = 0.3,
+    d_mlp: int = 0,
     seed: int = 0,
     device: Any = None,
     dtype: Any = None,
@@ -101,6 +103,9 @@ def induction_model(
         beta: attention sharpness of the planted heads (logit of the attended position).
         gamma: logit written for the predicted token.
         distractor_scale: size of the distractors' random writes.
+        d_mlp: when > 0, add an MLP to both layers as a distractor: ReLU units reading the current
+            token (T) and the constant (C) through random weights and writing small random vectors
+            into D and O (never into T, P or T', which the planted heads read).
         seed: seed of the distractors' random writes.
 
     Returns:
@@ -118,8 +123,11 @@ def induction_model(
     D = O + V
     d_model = D + n_d
     d_head = max(V, N + 1)
-    cfg = TransformerConfig(n_layers=2, n_heads=n_heads, d_model=d_model, d_head=d_head, d_mlp=0, n_ctx=N,
-                            d_vocab=V, normalization=None, attn_bias=False, unembed_bias=False)
+    if d_mlp < 0:
+        raise ValueError(f"d_mlp must be >= 0 (0 = attention-only), got {d_mlp}.")
+    cfg = TransformerConfig(n_layers=2, n_heads=n_heads, d_model=d_model, d_head=d_head, d_mlp=d_mlp, n_ctx=N,
+                            d_vocab=V, normalization=None, act="relu", attn_bias=False, mlp_bias=False,
+                            unembed_bias=False)
     model = HookedTransformer(cfg, device=device, dtype=dtype)
     gen = torch.Generator().manual_seed(seed)
     q_scale = beta * math.sqrt(d_head)
@@ -166,6 +174,12 @@ def induction_model(
                 a1.W_V[h, D:D + n_d, V - n_d:V] = torch.eye(n_d)
                 a1.W_O[h, :V, O:O + V] = torch.randn(V, V, generator=gen) * distractor_scale * 0.1
                 roles[f"a1.h{h}"] = "distractor_uniform"
+        for block in model.blocks if d_mlp > 0 else []:  # MLP distractors: read T and C, write into D and O
+            mlp = block.mlp
+            mlp.W_in[T:T + V] = torch.randn(V, d_mlp, generator=gen)
+            mlp.W_in[C] = 0.5
+            mlp.W_out[:, D:D + n_d] = torch.randn(d_mlp, n_d, generator=gen) * distractor_scale
+            mlp.W_out[:, O:O + V] = torch.randn(d_mlp, V, generator=gen) * distractor_scale * 0.05
 
     full = model.computation_graph()
     planted = {
