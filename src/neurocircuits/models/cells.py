@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ..layers.cells import LTC, CfC, FastWeightLayer, auto_ncp, ncp
+from ..layers.cells import LTC, CfC, ContractiveRNNAssembly, FastWeightLayer, auto_ncp, ncp
 from ._registry import register_model
 
 _LTC = "Hasani et al. 2021, Liquid Time-constant Networks (AAAI)"
@@ -77,3 +77,16 @@ def fast_weights(in_features: int = 4, d_key: int = 16, d_value: int = 16, out_f
     (``rule="delta"``: ``W += beta (v - W k) k^T``; ``"additive"``: ``W += v k^T`` = linear attention)."""
     return FastWeightLayer(in_features, d_key, d_value, out_features, rule, feature_map, normalize,
                            device=device, dtype=dtype)
+
+
+_ROR = "Kozachkov, Ennis & Slotine 2022, RNNs of RNNs: Recursive Construction of Stable Assemblies of RNNs (NeurIPS)"
+
+
+@register_model("rnns_of_rnns", family="cells", paper=_ROR)
+def rnns_of_rnns(in_features: int = 8, module_sizes: tuple[int, ...] = (8, 8, 8, 8), out_features: int = 10,
+                 gamma: float = 0.9, tau: float = 1.0, dt: float = 0.25, steps_per_input: int = 4, seed: int = 0,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 **kw) -> ContractiveRNNAssembly:
+    """Contracting tanh-RNN modules (``||W_i|| <= gamma``) with skew-symmetric negative-feedback coupling."""
+    return ContractiveRNNAssembly(in_features, tuple(module_sizes), out_features, gamma, tau, dt,
+                                  steps_per_input=steps_per_input, seed=seed, device=device, dtype=dtype, **kw)

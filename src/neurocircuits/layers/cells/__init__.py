@@ -15,3 +15,5 @@ from ._fast_weights import FastWeightLayer as FastWeightLayer
 from ._fast_weights import FastWeightState as FastWeightState
 from ._fast_weights import fwp_step as fwp_step
 from ._fast_weights import linear_attention as linear_attention
+from ._rnn_of_rnns import AssemblyState as AssemblyState
+from ._rnn_of_rnns import ContractiveRNNAssembly as ContractiveRNNAssembly
