@@ -154,7 +154,7 @@ def discover(
     device: str = typer.Option(None, help="Torch device, e.g. cpu or cuda (default: where the model loads)."),
     seed: int = typer.Option(0, help="Seed for the prompt pairs and resampling."),
     n_examples: int = typer.Option(64, "--n-examples", help="Number of prompt pairs drawn from the task."),
-    progress: bool = typer.Option(False, help="Show progress bars."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars on stderr."),
 ) -> None:
     """Find the circuit behind a behaviour: score edges, select a circuit, write report.html."""
     import warnings
