@@ -83,3 +83,47 @@ def mackey_glass(
                                   f"gamma={gamma}, n={n}, dt={dt}; reduce dt.")
     series = x[lag:][::stride]
     return series[washout : washout + n_samples].copy()
+
+
+def shapes_images(
+    n_images: int, size: int = 24, n_objects: tuple[int, int] = (2, 4), seed: int = 0
+) -> tuple[Tensor, Tensor]:
+    """Binary images of 2-4 non-touching shapes (squares, discs, triangles) with their object masks.
+
+    Returns:
+        ``(images, masks)``: images ``(n, size, size)`` in {0, 1}; masks ``(n, size, size)`` int64
+        with 0 for background and ``1..k`` for the objects (ground truth for binding / segmentation).
+    """
+    lo, hi = n_objects
+    if not 1 <= lo <= hi or size < 12:
+        raise ValueError(f"need 1 <= n_objects[0] <= n_objects[1] and size >= 12, got {n_objects}, {size}.")
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    images = np.zeros((n_images, size, size), dtype=np.float32)
+    masks = np.zeros((n_images, size, size), dtype=np.int64)
+    for i in range(n_images):
+        k = int(rng.integers(lo, hi + 1))
+        placed = 0
+        for _ in range(200):
+            if placed == k:
+                break
+            r = int(rng.integers(3, max(4, size // 5) + 1))
+            cy, cx = rng.integers(r + 1, size - r - 1, size=2)
+            kind = int(rng.integers(0, 3))
+            if kind == 0:
+                shape = (np.abs(yy - cy) <= r) & (np.abs(xx - cx) <= r)
+            elif kind == 1:
+                shape = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+            else:
+                shape = (yy - cy <= r) & (yy - cy >= -r) & (np.abs(xx - cx) <= (yy - cy + r) / 2)
+            grown = shape.copy()  # keep a one-pixel gap so shapes never touch
+            grown[1:] |= shape[:-1]
+            grown[:-1] |= shape[1:]
+            grown[:, 1:] |= grown[:, :-1].copy()
+            grown[:, :-1] |= grown[:, 1:].copy()
+            if (masks[i][grown] > 0).any():
+                continue
+            placed += 1
+            masks[i][shape] = placed
+        images[i] = (masks[i] > 0).astype(np.float32)
+    return torch.from_numpy(images), torch.from_numpy(masks)

@@ -9,3 +9,5 @@ from ._kuramoto import lorentzian_frequencies as lorentzian_frequencies
 from ._wilson_cowan import WilsonCowanConfig as WilsonCowanConfig
 from ._wilson_cowan import WilsonCowanNetwork as WilsonCowanNetwork
 from ._wilson_cowan import simulate_wilson_cowan as simulate_wilson_cowan
+from ._binding import bind_objects as bind_objects
+from ._binding import cluster_oscillators as cluster_oscillators
