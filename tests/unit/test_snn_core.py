@@ -171,3 +171,16 @@ def test_encodings():
     seq[4, 0, 2] = 1
     assert decode(seq, "count").tolist() == [[1.0, 0.0, 2.0]]
     assert decode(seq, "first_spike").argmax().item() == 2
+
+
+def test_conv_neuron_accepts_any_map_size_but_checks_channels():
+    from neurocircuits.layers.spiking import SpikingConv2d
+
+    conv = SpikingConv2d(1, 4)
+    for hw in (8, 5):
+        s, st = conv(torch.rand(3, 2, 1, hw, hw))
+        assert s.shape == (3, 2, 4, hw, hw) and st.v.shape == (2, 4, hw, hw)
+    with pytest.raises(TimeAxisError):
+        conv(torch.rand(2, 1, 8, 8))  # no time axis
+    with pytest.raises(TimeAxisError):
+        conv.neuron(torch.rand(3, 2, 5, 8, 8))  # wrong channel count reaches the neuron

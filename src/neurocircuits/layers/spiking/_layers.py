@@ -51,6 +51,7 @@ class SpikingConv2d(nn.Module):
         self.bn = nn.BatchNorm2d(out_channels) if batch_norm else nn.Identity()
         self.neuron_name, self.neuron_kw = neuron, neuron_kw
         self.neuron = make_neuron(neuron, (out_channels, 1, 1), **neuron_kw)
+        self.neuron.wildcard_axes = (1, 2)  # per-channel parameters, any map size
 
     def forward(self, x: Tensor, state=None):
         if x.dim() != 5 or x.shape[2] != self.in_channels:
@@ -58,7 +59,4 @@ class SpikingConv2d(nn.Module):
                 f"SpikingConv2d expects time-first input (time, batch, {self.in_channels}, H, W), got "
                 f"shape {tuple(x.shape)}."
             )
-        y = seq_apply(self.bn, seq_apply(self.conv, x))
-        # neurons are shape-agnostic beyond the channel axis: check against the actual map size
-        self.neuron.feature_shape = tuple(y.shape[2:])
-        return self.neuron(y, state)
+        return self.neuron(seq_apply(self.bn, seq_apply(self.conv, x)), state)

@@ -69,8 +69,12 @@ class _SpikingBase(nn.Module):
         self.hook_membrane = HookPoint()
         self.hook_spikes = HookPoint()
 
+    # entries of feature_shape that may take any size (set by convolutional layers for H, W)
+    wildcard_axes: tuple[int, ...] = ()
+
     def _check(self, x: Tensor) -> None:
-        check_time_first(x, self.feature_shape, type(self).__name__)
+        shape = tuple(None if i in self.wildcard_axes else f for i, f in enumerate(self.feature_shape))
+        check_time_first(x, shape, type(self).__name__)
 
 
 class LIF(_SpikingBase):

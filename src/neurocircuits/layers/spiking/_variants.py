@@ -86,6 +86,7 @@ class MPBNLIF(_SpikingBase):
         """A plain hard-reset :class:`LIF` with per-channel thresholds, identical at inference."""
         lif = LIF(self.feature_shape, tau_mem_ms=self.tau_mem_ms, dt_ms=self.dt_ms, reset="hard", surrogate=self.surrogate,
                   per_neuron=True)
+        lif.wildcard_axes = self.wildcard_axes
         th = self.folded_threshold().to(lif.threshold_const.dtype)
         lif.threshold_const = th.view(lif.threshold_const.shape).clone()
         return lif
