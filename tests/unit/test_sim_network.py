@@ -159,6 +159,13 @@ def test_monitors_tables_memory_budget_and_divergence_errors():
     with pytest.raises(sim.SimulationDivergedError, match="squid.*diverged at step 10 ") as err:
         net.run(50)
     assert err.value.population == "squid" and err.value.step == 10 and err.value.time_ms == 5.0
+    net = sim.Network(dt_ms=0.1, backend="numba")  # float32 overflow on the fast path
+    drive = net.add(sim.NeuronGroup(100, "lif", input_current=20.0, name="drive"))
+    sink = net.add(sim.NeuronGroup(10, "lif", name="sink"))
+    net.add(sim.Projection(drive, sink, p=1.0, weight_mv=1e37, synapse="exp_current", tau_syn_ms=5.0))
+    with pytest.raises(sim.SimulationDivergedError, match="sink.*diverged by step") as err:
+        net.run(100)
+    assert err.value.population == "sink" and err.value.step <= 16 * (1 + 200 // 16)
     net = sim.Network(dt_ms=0.1, max_rate_hz=300)
     net.add(sim.NeuronGroup(5, "lif", name="hot", input_current=1e4))
     with pytest.raises(sim.SimulationDivergedError, match="hot.*ran away"):

@@ -88,107 +88,139 @@ def _kernel() -> Any:
     def run_chunk(step0, n_steps, dt, half_dt, v, ref, iext, vrest, vthr, vres, refms, decay, tau, soft, gscale,
                   ch_kind, ch_lo, ch_hi, ch_decay, ch_h, ch_erev, ch_len, g, xs, kg, kx, buf,
                   pw_src_lo, pw_n_src, pw_ptr_off, pw_syn_off, pw_ch, indptr, post, w, dly,
-                  spikes, out_step, out_idx):  # pragma: no cover - compiled
-        # One fused pass over the neurons per step. The arrivals of step k-1 (slot (k-1) % L) are added
-        # at the start of step k, which is the same arithmetic, in the same order, as the torch path's
-        # "deliver at the end of step k-1"; the caller flushes the last slot when a run ends.
+                  spikes, out_step, out_idx, x, gtot, ge, cond):  # pragma: no cover - compiled
+        # Branch-free passes over contiguous arrays (LLVM vectorises them). The arrivals of step k-1
+        # (slot (k-1) % L) are added at the start of step k: the same arithmetic, in the same order, as the
+        # torch path's "deliver at the end of step k-1"; the caller flushes the last slot when a run ends.
         n = v.shape[0]
         n_ch = ch_kind.shape[0]
         n_out = 0
         cap = out_step.shape[0]
         e = math.e
-        prev_slot = np.zeros(n_ch, dtype=np.int64)
+        any_cond = False
+        for c in range(n_ch):
+            if ch_kind[c] == 3:
+                any_cond = True
         for k in range(n_steps):
             step = step0 + k
             if n_out + n > cap:
                 return k, n_out, -1
-            for c in range(n_ch):
-                prev_slot[c] = (step - 1) % ch_len[c]
             for i in range(n):
-                vi = v[i]
-                x = iext[i]
-                has_cond = False
-                for c in range(n_ch):
-                    if ch_lo[c] <= i < ch_hi[c]:
-                        prev = prev_slot[c]
+                x[i] = iext[i]
+            if any_cond:
+                for i in range(n):
+                    gtot[i] = 1.0
+                    ge[i] = 0.0
+            for c in range(n_ch):
+                prev = (step - 1) % ch_len[c]
+                lo, hi, kd, d = ch_lo[c], ch_hi[c], ch_kind[c], ch_decay[c]
+                if kd == 0:
+                    for i in range(lo, hi):
                         a_in = buf[c, prev, i]
                         buf[c, prev, i] = 0
-                        kd = ch_kind[c]
-                        if kd == 0:
-                            if spikes[i] == 0 and ref[i] <= half_dt:
-                                vi = vi + a_in
-                        elif kd == 2:
-                            xs[c, i] = xs[c, i] + e * a_in
-                            x = x + kg[c, i] * g[c, i]
-                            x = x + kx[c, i] * xs[c, i]
-                        else:
-                            g[c, i] = g[c, i] + a_in
-                            if kd == 1:
-                                x = x + kg[c, i] * g[c, i]
-                            else:
-                                has_cond = True
-                if has_cond:
-                    g_tot = vi * 0 + 1.0
-                    ge = vi * 0
-                    for c in range(n_ch):
-                        if ch_kind[c] == 3 and ch_lo[c] <= i < ch_hi[c]:
-                            gg = g[c, i] * gscale[i]
-                            g_tot = g_tot + gg
-                            ge = ge + gg * ch_erev[c]
-                    v_inf = (vrest[i] + x + ge) / g_tot
-                    dec = math.exp(-dt / (tau[i] / g_tot))
+                        op = 1.0 if (spikes[i] == 0 and ref[i] <= half_dt) else 0.0
+                        v[i] = v[i] + a_in * op
+                elif kd == 1:
+                    gc, bc, kc = g[c], buf[c, prev], kg[c]
+                    for i in range(lo, hi):
+                        gi = gc[i] + bc[i]
+                        bc[i] = 0
+                        x[i] = x[i] + kc[i] * gi
+                        gc[i] = gi * d
+                elif kd == 2:
+                    hd = ch_h[c] * d
+                    for i in range(lo, hi):
+                        xi = xs[c, i] + e * buf[c, prev, i]
+                        buf[c, prev, i] = 0
+                        gi = g[c, i]
+                        x[i] = x[i] + kg[c, i] * gi
+                        x[i] = x[i] + kx[c, i] * xi
+                        g[c, i] = gi * d + xi * hd
+                        xs[c, i] = xi * d
                 else:
-                    v_inf = vrest[i] + x
-                    dec = decay[i]
-                # kernel decay after the membrane used the start-of-step values
-                for c in range(n_ch):
-                    if ch_lo[c] <= i < ch_hi[c]:
-                        kd = ch_kind[c]
-                        if kd == 1 or kd == 3:
-                            g[c, i] = g[c, i] * ch_decay[c]
-                        elif kd == 2:
-                            g[c, i] = g[c, i] * ch_decay[c] + xs[c, i] * (ch_h[c] * ch_decay[c])
-                            xs[c, i] = xs[c, i] * ch_decay[c]
-                v_int = v_inf + (vi - v_inf) * dec
-                left = ref[i] - dt
-                if left < 0:
-                    left = left * 0
-                held = left > half_dt
-                if held:
-                    v_int = vi
-                if (not held) and (v_int - vthr[i] > 0):
-                    if soft[i]:
-                        v[i] = v_int - (vthr[i] - vres[i])
+                    er = ch_erev[c]
+                    for i in range(lo, hi):
+                        gi = g[c, i] + buf[c, prev, i]
+                        buf[c, prev, i] = 0
+                        gg = gi * gscale[i]
+                        gtot[i] = gtot[i] + gg
+                        ge[i] = ge[i] + gg * er
+                        g[c, i] = gi * d
+            n_fire = 0
+            bad = False
+            if any_cond:
+                for i in range(n):
+                    if cond[i]:
+                        x[i] = (vrest[i] + x[i] + ge[i]) / gtot[i]  # x now holds v_inf
+                        gtot[i] = math.exp(-dt / (tau[i] / gtot[i]))  # gtot now holds the step's decay
                     else:
-                        v[i] = v_int - (v_int - vres[i])
-                    ref[i] = refms[i]
-                    out_step[n_out] = step
-                    out_idx[n_out] = i
-                    n_out += 1
-                    spikes[i] = 1
-                else:
-                    v[i] = v_int
-                    ref[i] = left
-                    spikes[i] = 0
-                if not math.isfinite(v[i]):
-                    return k, n_out, i
-            # event-driven propagation into the delay ring buffers
-            for p in range(pw_src_lo.shape[0]):
-                c = pw_ch[p]
-                L = ch_len[c]
-                for j in range(pw_n_src[p]):
-                    if spikes[pw_src_lo[p] + j]:
-                        a = indptr[pw_ptr_off[p] + j] + pw_syn_off[p]
-                        b = indptr[pw_ptr_off[p] + j + 1] + pw_syn_off[p]
-                        if L == 1:
-                            for s in range(a, b):
-                                buf[c, 0, post[s]] += w[s]
-                        else:
-                            for s in range(a, b):
-                                d = step + dly[s]
-                                if d >= L:
-                                    d = d % L
-                                buf[c, d, post[s]] += w[s]
+                        x[i] = vrest[i] + x[i]
+                        gtot[i] = decay[i]
+                for i in range(n):
+                    v_inf = x[i]
+                    dec = gtot[i]
+                    vi = v[i]
+                    v_int = v_inf + (vi - v_inf) * dec
+                    left = ref[i] - dt
+                    left = left if left > 0 else left * 0
+                    held = left > half_dt
+                    v_int = vi if held else v_int
+                    fire = (not held) and (v_int - vthr[i] > 0)
+                    v_fire = v_int - (vthr[i] - vres[i]) if soft[i] else v_int - (v_int - vres[i])
+                    v[i] = v_fire if fire else v_int
+                    ref[i] = refms[i] if fire else left
+                    spikes[i] = 1 if fire else 0
+                    n_fire += 1 if fire else 0
+            else:
+                for i in range(n):
+                    v_inf = vrest[i] + x[i]
+                    vi = v[i]
+                    v_int = v_inf + (vi - v_inf) * decay[i]
+                    left = ref[i] - dt
+                    left = left if left > 0 else left * 0
+                    held = left > half_dt
+                    v_int = vi if held else v_int
+                    fire = (not held) and (v_int - vthr[i] > 0)
+                    v_fire = v_int - (vthr[i] - vres[i]) if soft[i] else v_int - (v_int - vres[i])
+                    v[i] = v_fire if fire else v_int
+                    ref[i] = refms[i] if fire else left
+                    spikes[i] = 1 if fire else 0
+                    n_fire += 1 if fire else 0
+            if k % 16 == 15 or k == n_steps - 1:
+                chk = v[0] * 0
+                for i in range(n):
+                    chk += v[i] - v[i]
+                bad = not math.isfinite(chk)
+            if n_fire:
+                for i in range(n):
+                    if spikes[i]:
+                        out_step[n_out] = step
+                        out_idx[n_out] = i
+                        n_out += 1
+            if bad:
+                for i in range(n):
+                    if not math.isfinite(v[i]):
+                        return k, n_out, i
+            # event-driven propagation of this step's spikes into the delay ring buffers
+            for q in range(n_out - n_fire, n_out):
+                src = out_idx[q]
+                for p in range(pw_src_lo.shape[0]):
+                    j = src - pw_src_lo[p]
+                    if j < 0 or j >= pw_n_src[p]:
+                        continue
+                    c = pw_ch[p]
+                    L = ch_len[c]
+                    a = indptr[pw_ptr_off[p] + j] + pw_syn_off[p]
+                    b = indptr[pw_ptr_off[p] + j + 1] + pw_syn_off[p]
+                    if L == 1:
+                        for s in range(a, b):
+                            buf[c, 0, post[s]] += w[s]
+                    else:
+                        for s in range(a, b):
+                            dd = step + dly[s]
+                            if dd >= L:
+                                dd = dd % L
+                            buf[c, dd, post[s]] += w[s]
         return n_steps, n_out, -2
 
     _KERNEL = (run_chunk, deliver)
@@ -290,6 +322,13 @@ class FastEngine:
                    np.asarray(syn_off, np.int64), np.asarray(pw_ch, np.int64), cat(indptr, np.int64),
                    cat(post, np.int64), cat(w, dtype), cat(dly, np.int64))
         self.kernel, self.deliver = _kernel()
+        self.x = np.zeros(n, dtype=dtype)
+        self.gtot = np.ones(n, dtype=dtype)
+        self.ge = np.zeros(n, dtype=dtype)
+        self.cond = np.zeros(n, dtype=np.bool_)
+        for c in range(len(chans)):
+            if self.ch_kind[c] == 3:
+                self.cond[self.ch_lo[c]:self.ch_hi[c]] = True
 
     def run(self, step0: int, n_steps: int) -> tuple[np.ndarray, np.ndarray, int, int]:
         """Run ``n_steps``; returns (spike steps, spike neuron ids, steps done, bad neuron or -2)."""
@@ -300,7 +339,7 @@ class FastEngine:
             step0, n_steps, self.dt, self.half_dt, self.v, self.ref, self.iext, self.vrest, self.vthr, self.vres,
             self.refms, self.decay, self.tau, self.soft, self.gscale, self.ch_kind, self.ch_lo, self.ch_hi,
             self.ch_decay, self.ch_h, self.ch_erev, self.ch_len, self.g, self.xs, self.kg, self.kx, self.buf,
-            *self.pw, self.spikes, out_step, out_idx)
+            *self.pw, self.spikes, out_step, out_idx, self.x, self.gtot, self.ge, self.cond)
         return out_step[:n_out].copy(), out_idx[:n_out].copy(), int(done), int(bad)
 
     def sync_to_torch(self, step: int) -> None:
