@@ -141,3 +141,30 @@ def test_lif_rates_and_calcium_kernel() -> None:
     k = int(0.1 * 100)
     np.testing.assert_allclose(ca.data[k:k + 20, 0], np.exp(-np.arange(20) / (100.0 * 0.2)))
     assert ca.data[:k].sum() == 0
+
+
+@needs_pynwb
+def test_read_foreign_nwb_units_and_timeseries(tmp_path) -> None:
+    """Files written by plain pynwb (no neurocircuits metadata) still read."""
+    from datetime import datetime, timezone
+
+    import pynwb
+
+    nwb = pynwb.NWBFile(session_description="foreign", identifier="x1",
+                        session_start_time=datetime(2020, 1, 1, tzinfo=timezone.utc))
+    nwb.add_unit(spike_times=[0.1, 0.4])
+    nwb.add_unit(spike_times=[0.2])
+    with pynwb.NWBHDF5IO(str(tmp_path / "units.nwb"), "w") as io:
+        io.write(nwb)
+    rec = R.read_nwb(tmp_path / "units.nwb")
+    assert rec.kind == "spikes" and rec.n_channels == 2
+    np.testing.assert_array_equal(rec.spikes[0], [0.1, 0.4])
+
+    nwb = pynwb.NWBFile(session_description="foreign", identifier="x2",
+                        session_start_time=datetime(2020, 1, 1, tzinfo=timezone.utc))
+    nwb.add_acquisition(pynwb.TimeSeries(name="lfp", data=np.arange(12.0).reshape(6, 2), unit="V", rate=100.0))
+    with pynwb.NWBHDF5IO(str(tmp_path / "ts.nwb"), "w") as io:
+        io.write(nwb)
+    ts = R.read_nwb(tmp_path / "ts.nwb")
+    assert ts.kind == "continuous" and ts.rate_hz == 100.0 and ts.channels == ("ch0", "ch1")
+    np.testing.assert_array_equal(ts.data[:, 1], [1, 3, 5, 7, 9, 11])
