@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ..layers.cells import LTC, CfC, ContractiveRNNAssembly, FastWeightLayer, auto_ncp, ncp
+from ..layers.cells import LTC, CfC, ContractiveRNNAssembly, FastWeightLayer, WaveRNN, auto_ncp, ncp
 from ._registry import register_model
 
 _LTC = "Hasani et al. 2021, Liquid Time-constant Networks (AAAI)"
@@ -90,3 +90,13 @@ def rnns_of_rnns(in_features: int = 8, module_sizes: tuple[int, ...] = (8, 8, 8,
     """Contracting tanh-RNN modules (``||W_i|| <= gamma``) with skew-symmetric negative-feedback coupling."""
     return ContractiveRNNAssembly(in_features, tuple(module_sizes), out_features, gamma, tau, dt,
                                   steps_per_input=steps_per_input, seed=seed, device=device, dtype=dtype, **kw)
+
+
+_WRNN = "Keller & Welling 2024, Traveling Waves Encode the Recent Past and Enhance Sequence Learning (ICLR)"
+
+
+@register_model("wave_rnn", family="cells", paper=_WRNN)
+def wave_rnn(in_features: int = 2, n: int = 16, channels: int = 2, out_features: int = 1, kernel_size: int = 3,
+             device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> WaveRNN:
+    """wRNN: ``h_t = relu(u * h_{t-1} + V x_t + b)`` with a shift-initialised circular convolution ``u``."""
+    return WaveRNN(in_features, n, channels, out_features, kernel_size, device=device, dtype=dtype)

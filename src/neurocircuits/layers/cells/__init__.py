@@ -17,3 +17,7 @@ from ._fast_weights import fwp_step as fwp_step
 from ._fast_weights import linear_attention as linear_attention
 from ._rnn_of_rnns import AssemblyState as AssemblyState
 from ._rnn_of_rnns import ContractiveRNNAssembly as ContractiveRNNAssembly
+from ._wave_rnn import IRNN as IRNN
+from ._wave_rnn import WaveRNN as WaveRNN
+from ._wave_rnn import WaveState as WaveState
+from ._wave_rnn import wave_speed as wave_speed
