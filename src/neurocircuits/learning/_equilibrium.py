@@ -6,7 +6,7 @@ backpropagation"); Movellan 1991 (CHL). Layered Hopfield-like network with state
 
     E(s) = 1/2 |s|^2 - rho(x)^T W1 rho(h) - rho(h)^T W2 rho(o) - b_h . rho(h) - b_o . rho(o)
     F    = E + beta * 1/2 |o - y|^2                  (beta = 0: free phase, beta > 0: nudged phase)
-    ds/dt = -dF/ds                                   (Euler steps, dt = ``dt``)
+    ds/dt = -dF/ds                                   (projected Euler steps: s stays in [0, 1])
 
 Standard EP: relax freely to ``s^0``, then with nudging to ``s^beta``, and update
 ``dW = (eta / beta) (H(s^beta) - H(s^0))`` with the Hebbian terms ``H = rho(pre) rho(post)^T``.
@@ -90,7 +90,8 @@ class EquilibriumNetwork:
         do = _drho(o) * (rh @ self.W2 + self.b_o) - o
         if y is not None and beta > 0:
             do = do + beta * (y - o)
-        return h + self.cfg.dt * dh, o + self.cfg.dt * do
+        # states are kept in [0, 1] (projected gradient flow): avoids chattering at the kinks of rho
+        return (h + self.cfg.dt * dh).clamp(0.0, 1.0), (o + self.cfg.dt * do).clamp(0.0, 1.0)
 
     def relax(self, x: Tensor, n_steps: int, h: Tensor | None = None, o: Tensor | None = None,
               y: Tensor | None = None, beta: float = 0.0) -> tuple[Tensor, Tensor]:
