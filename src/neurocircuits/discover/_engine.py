@@ -136,6 +136,7 @@ class PatchEngine:
         self.dtype = self.clean_flat[0].dtype
         self.device = self.clean_out.device
         self._metric_cache: dict[str, float] = {}
+        self.use_complement = True  # see _patch_hooks; False forces the direct einsum everywhere
 
     # -- layout -------------------------------------------------------------------------------
     def _n_pos(self, cache: dict[str, torch.Tensor]) -> int:
@@ -185,6 +186,7 @@ class PatchEngine:
         self.group_class: list[int] = []
         self.group_slice: list[slice | torch.Tensor] = []
         self.group_table: list[torch.Tensor] = []
+        self.group_contiguous: list[bool] = []
         for g in idx.groups:
             classes = {self.wclass[u] for u in g.writers}
             if len(classes) != 1:
@@ -202,7 +204,8 @@ class PatchEngine:
                     f"{self.class_shapes[c][0] * self.class_shapes[c][1]} values; a reader must equal a sum of writer outputs."
                 )
             self.group_class.append(c)
-            if local == list(range(local[0], local[0] + len(local))):
+            self.group_contiguous.append(local == list(range(local[0], local[0] + len(local))))
+            if self.group_contiguous[-1]:
                 self.group_slice.append(slice(local[0], local[0] + len(local)))
             else:
                 self.group_slice.append(torch.tensor(local, dtype=torch.long))
@@ -256,16 +259,32 @@ class PatchEngine:
                 continue
             usel = torch.nonzero(nz.any(3).any(2).any(0)).flatten().tolist()
             rsel = torch.nonzero(nz.any(3).any(1).any(0)).flatten().tolist()
+            # Mostly-ablated heads: delta_r = S - sum_u (1 - m_ur) D_u with S = sum_u D_u shared by all
+            # readers of the group; cheaper than the direct einsum when few edges are kept.
+            n_u = len(g.writers)
+            full_in = bool((self.group_table[gi][:, rsel] < idx.n_edges).all())
+            comp = m_g[:, :, rsel]
+            cnz = (1 - comp) != 0
+            cu = torch.nonzero(cnz.any(3).any(2).any(0)).flatten().tolist()
+            cr = torch.nonzero(cnz.any(3).any(1).any(0)).flatten().tolist()
+            if self.use_complement and full_in and len(rsel) > 1 and n_u + len(cu) * len(cr) < len(usel) * len(rsel):
+                cm = (1 - comp)[:, cu][:, :, cr]
+                active.append((gi, ("complement", cm, cu, cr), list(range(n_u)), rsel))
+                needed.update(g.writers)
+                continue
+            if self.group_contiguous[gi]:  # a covering slice beats gathering the selected writers
+                usel = list(range(usel[0], usel[-1] + 1))
             m_g = m_g[:, usel][:, :, rsel]
-            active.append((gi, m_g, usel, rsel))
+            active.append((gi, ("direct", m_g, None, None), usel, rsel))
             needed.update(g.writers[u] for u in usel)
-        shapes = {c: (len([w for w in needed if self.wclass[w] == c]),) + self.class_shapes[c]
-                  for c in range(len(self.class_shapes))}
-        slot: dict[int, int] = {}
-        for c in shapes:
-            for j, w in enumerate(sorted(w for w in needed if self.wclass[w] == c)):
-                slot[w] = j
-        bufs = {c: torch.empty(n, k, B, p, f, dtype=self.dtype, device=self.device) for c, (n, p, f) in shapes.items() if n}
+        # one buffer row per writer up to the last needed one, in writer order, so that a reader's
+        # writers (usually all writers before it) are a contiguous slice: no gather copies
+        slot = {w: self.wlocal[w] for w in needed}
+        rows_needed: dict[int, int] = {}
+        for w in needed:
+            rows_needed[self.wclass[w]] = max(rows_needed.get(self.wclass[w], 0), self.wlocal[w] + 1)
+        bufs = {c: torch.empty((n, k, B) + self.class_shapes[c], dtype=self.dtype, device=self.device)
+                for c, n in rows_needed.items()}
         written: set[int] = set()
         fired: set[str] = set()
 
@@ -285,13 +304,22 @@ class PatchEngine:
 
             return fn
 
-        def reader_fn(gi: int, m_g: torch.Tensor, usel: list[int], rsel: list[int]) -> Callable[..., Any]:
+        def reader_fn(gi: int, plan: tuple[str, torch.Tensor, list[int] | None, list[int] | None], usel: list[int],
+                      rsel: list[int]) -> Callable[..., Any]:
             g = idx.groups[gi]
             writers = [g.writers[u] for u in usel]
             c = self.group_class[gi]
             rows = [slot[w] for w in writers]
             contiguous = rows == list(range(rows[0], rows[0] + len(rows)))
             sel: slice | torch.Tensor = slice(rows[0], rows[0] + len(rows)) if contiguous else torch.tensor(rows)
+            mode, m_g, cu, cr = plan
+            if mode == "complement":
+                assert cu is not None and cr is not None
+                crow_list = [rows[u] for u in cu]
+                crows_sel: slice | torch.Tensor = (slice(crow_list[0], crow_list[-1] + 1) if crow_list and
+                                                   crow_list == list(range(crow_list[0], crow_list[-1] + 1))
+                                                   else torch.tensor(crow_list, dtype=torch.long))
+                all_cr = cr == list(range(len(rsel)))
 
             def fn(x: torch.Tensor, point: HookPoint) -> torch.Tensor:
                 key = "reader:" + g.hook
@@ -308,14 +336,26 @@ class PatchEngine:
                             "run when the reader was read; the graph's edges must follow the order of execution."
                         )
                 d_g = bufs[c][sel]  # (U', K, B, P, F)
-                delta = torch.einsum("kurp,ukbpf->kbprf", m_g, d_g)
+                if mode == "direct":
+                    delta = torch.einsum("kurp,ukbpf->kbprf", m_g, d_g)
+                else:
+                    total = d_g.sum(0).unsqueeze(3)  # (K, B, P, 1, F)
+                    if not cu:
+                        delta = total.expand(-1, -1, -1, len(rsel), -1)
+                    else:
+                        kept = torch.einsum("kurp,ukbpf->kbprf", m_g, bufs[c][crows_sel])
+                        if all_cr:
+                            delta = total - kept
+                        else:
+                            delta = total.repeat(1, 1, 1, len(rsel), 1)
+                            delta[:, :, :, cr] -= kept
                 return self._reader_delta_to_hook(g, rsel, delta, x)
 
             return fn
 
         fns: list[tuple[str, Callable[..., Any]]] = []
-        for gi, m_g, usel, rsel in active:
-            fns.append((idx.groups[gi].hook, reader_fn(gi, m_g, usel, rsel)))
+        for gi, plan, usel, rsel in active:
+            fns.append((idx.groups[gi].hook, reader_fn(gi, plan, usel, rsel)))
         for hook, ws in idx.writer_hooks.items():
             mine = [w for w in ws if w in needed]
             if mine:
