@@ -17,6 +17,7 @@ def test_spike_matmul_error_bounded_by_one_over_t():
     for T in (4, 16, 64, 256):
         n = if_rate_code(x, T, xm)
         assert torch.all((x - n * xm / T).abs() <= xm / T + 1e-5)
+        assert (if_rate_code(x, T, xm, simulate=True) == n).float().mean() > 0.99  # closed form = the IF neuron
         errs.append(float((spike_matmul(x, w, T) - x @ w).abs().max()))
     assert errs[-1] < 0.05 * errs[0] and all(b < a for a, b in zip(errs, errs[1:]))
 
@@ -51,13 +52,13 @@ def test_char_transformer_with_spike_count_ops_approaches_ann_loss():
     m = create_model("spiking_char_transformer", vocab=V)
     opt = torch.optim.Adam(m.parameters(), lr=3e-3)
     g = torch.Generator().manual_seed(0)
-    for _ in range(300):
-        x, y = batch(train, 64, g)
+    for _ in range(200):
+        x, y = batch(train, 32, g)
         loss = torch.nn.functional.cross_entropy(m(x)[0].reshape(-1, V), y.reshape(-1))
         opt.zero_grad()
         loss.backward()
         opt.step()
-    x, y = batch(test, 256, torch.Generator().manual_seed(1))
+    x, y = batch(test, 128, torch.Generator().manual_seed(1))
     ce = lambda logits: float(torch.nn.functional.cross_entropy(logits.reshape(-1, V), y.reshape(-1)))  # noqa: E731
     with torch.no_grad():
         ann = ce(m(x)[0])

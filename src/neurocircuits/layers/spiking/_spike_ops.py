@@ -18,14 +18,20 @@ import torch
 from torch import Tensor
 
 
-def if_rate_code(x: Tensor, time_steps: int, x_max: float | Tensor) -> Tensor:
-    """Signed IF neurons driven by ``x / x_max`` for ``T`` steps; returns spike counts ``n`` (``|n| <= T``)."""
+def if_rate_code(x: Tensor, time_steps: int, x_max: float | Tensor, simulate: bool = False) -> Tensor:
+    """Spike counts ``n`` (``|n| <= T``) of signed IF neurons driven by ``d = x / x_max`` for ``T`` steps.
+
+    A soft-reset IF neuron starting at rest under constant drive ``d`` fires ``trunc(T d)`` times
+    (closed form, used by default); ``simulate=True`` runs the neuron step by step instead.
+    """
     drive = torch.clamp(x / x_max, -1.0, 1.0)
+    if not simulate:
+        return torch.trunc(drive * time_steps + torch.sign(drive) * 1e-9)
     v = torch.zeros_like(x)
     n = torch.zeros_like(x)
     for _ in range(time_steps):
         v = v + drive
-        s = (v >= 1.0).to(x.dtype) - (v <= -1.0).to(x.dtype)
+        s = (v >= 1.0 - 1e-9).to(x.dtype) - (v <= -1.0 + 1e-9).to(x.dtype)
         v = v - s
         n = n + s
     return n
@@ -48,5 +54,6 @@ def spike_softmax(x: Tensor, time_steps: int, generator: torch.Generator | None 
 def spike_silu(x: Tensor, time_steps: int, generator: torch.Generator | None = None) -> Tensor:
     """``x * rate`` where a Bernoulli neuron fires with probability ``sigmoid(x)`` for ``T`` steps."""
     p = torch.sigmoid(x)
-    u = torch.rand((time_steps, *x.shape), generator=generator, dtype=x.dtype, device=x.device)
-    return x * (u < p).to(x.dtype).mean(0)
+    # the spike count of T independent Bernoulli(p) steps, drawn at once: Binomial(T, p)
+    n = torch.binomial(torch.full_like(p, float(time_steps)), p, generator=generator)
+    return x * n / time_steps
