@@ -97,6 +97,19 @@ def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any, list[float]]
     return statistics.median(times), out, times
 
 
+def timed_pair(f_ours: Callable[[], Any], f_peer: Callable[[], Any], repeats: int) -> tuple[float, Any, float, Any]:
+    """Alternate ours and the peer run by run, so that both see the same machine load; medians."""
+    t_o, t_p, o, p = [], [], None, None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        o = f_ours()
+        t_o.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        p = f_peer()
+        t_p.append(time.perf_counter() - t0)
+    return statistics.median(t_o), o, statistics.median(t_p), p
+
+
 # -- neurocircuits side -----------------------------------------------------------------------------
 def ours_method(model: Any, pairs: PromptPairs, method: str, metric: str = "logit_diff",
                 memory_mb: float | None = None, **kw: Any) -> dict:
@@ -289,20 +302,19 @@ def bench_size(size: str, repeats: int, taus: dict[str, float], steps: tuple[str
             save(result)
 
     def eap() -> None:
-        t_o, o, _ = timed(lambda: ours_method(ours_model, pairs, "eap"), repeats)
-        t_p, p, _ = timed(lambda: ac_eap(pm, loader), repeats)
+        t_o, o, t_p, p = timed_pair(lambda: ours_method(ours_model, pairs, "eap"), lambda: ac_eap(pm, loader), repeats)
         record("eap", t_o, t_p, {"spearman_abs": spearman_abs(o["edges"], p)})
 
     def eap_ig() -> None:
-        t_p, p_ig, _ = timed(lambda: ac_eap(pm, loader, ig_steps=5), repeats)
         for over in ("activations", "inputs"):
-            t_o, o, _ = timed(lambda: ours_method(ours_model, pairs, "eap_ig", steps=5, over=over), repeats)
+            t_o, o, t_p, p_ig = timed_pair(lambda: ours_method(ours_model, pairs, "eap_ig", steps=5, over=over),
+                                           lambda: ac_eap(pm, loader, ig_steps=5), repeats)
             record(f"eap_ig5_{over[:3]}", t_o, t_p, {"spearman_abs": spearman_abs(o["edges"], p_ig)},
                    note="peer: auto-circuit integrated_grad_samples=5 (interpolates edge masks)")
 
     def node_patching() -> None:
-        t_o, o, _ = timed(lambda: ours_method(ours_model, pairs, "node_patching"), repeats)
-        t_p, p, _ = timed(lambda: tl_node_sweep(plain_tl, pairs), repeats)
+        t_o, o, t_p, p = timed_pair(lambda: ours_method(ours_model, pairs, "node_patching"),
+                                    lambda: tl_node_sweep(plain_tl, pairs), repeats)
         nodes = o["nodes"] or {}
         record("node_patching", t_o, t_p, {"spearman_abs": spearman_abs(nodes, p), "max_abs_diff": max_abs_diff(nodes, p)},
                note="peer = TransformerLens run_with_hooks sweep")
@@ -361,6 +373,25 @@ def bench_size(size: str, repeats: int, taus: dict[str, float], steps: tuple[str
     return result
 
 
+def markdown_table(results: dict[str, Any]) -> str:
+    """README rows from a results file: one line per (size, method)."""
+    lines = [
+        f"Measured {results.get('date', '?')[:10]} on {results.get('machine', {}).get('platform', '?')}, "
+        f"{results.get('machine', {}).get('cpu_count', '?')} CPUs, OMP_NUM_THREADS=1; "
+        + ", ".join(f"{k} {v}" for k, v in results.get("versions", {}).items()) + ".",
+        "",
+        "| size | method | neurocircuits (s) | peer (s) | peer / ours | agreement | note |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for size, block in results.get("sizes", {}).items():
+        for name, row in block.get("methods", {}).items():
+            agree = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
+                              if k not in ("ours_s", "peer_s", "speedup", "note"))
+            lines.append(f"| {size} ({block.get('n_edges')} edges) | {name} | {row['ours_s']:.3g} | {row['peer_s']:.3g} | "
+                         f"{row['speedup']:.2f}x | {agree} | {row.get('note', '')} |")
+    return "\n".join(lines)
+
+
 def versions() -> dict[str, str]:
     import importlib.metadata as md
 
@@ -382,7 +413,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--steps", default=",".join(STEPS), help=f"comparison steps, comma separated: {', '.join(STEPS)}")
     ap.add_argument("--merge", action="store_true", help="update an existing results file instead of replacing it")
+    ap.add_argument("--table", action="store_true", help="print the README table of --out and exit")
     args = ap.parse_args(argv)
+    if args.table:
+        print(markdown_table(json.loads(Path(args.out).read_text())))
+        return
     try:
         import auto_circuit  # noqa: F401
         import transformer_lens  # noqa: F401
