@@ -58,6 +58,21 @@ def test_batched_patching_equals_one_at_a_time(engine: PatchEngine) -> None:
     assert torch.allclose(engine.run_masks(masks), whole, atol=1e-12, rtol=0)
 
 
+def test_complement_form_equals_direct_form_for_mostly_ablated_masks(engine: PatchEngine) -> None:
+    """Head groups with few kept edges use S - sum (1 - m) D instead of sum m D: same numbers."""
+    g = torch.Generator().manual_seed(2)
+    base = (torch.rand(engine.index.n_edges, engine.P, generator=g) < 0.9).double()
+    masks = base.repeat(4, 1, 1)
+    masks[:, :3] = 1.0  # the configurations differ in a few edges, like ACDC candidates
+    masks[1, -1], masks[2, 5], masks[3, 0] = 0.0, 0.0, 0.0
+    engine.use_complement = True
+    fast = engine.patched_output(masks)
+    engine.use_complement = False
+    direct = engine.patched_output(masks)
+    assert torch.allclose(fast, direct, atol=1e-12, rtol=0)
+    assert (direct - engine.clean_out).abs().max() > 1e-3
+
+
 def test_single_edge_patch_matches_hand_written_hook() -> None:
     """Ablating embed -> a1.h0.k equals replacing head 0's key input of layer 1 by hand."""
     model, pairs = tiny_transformer(d_mlp=0), random_pairs()

@@ -250,7 +250,8 @@ class PatchEngine:
         idx = self.index
         B = self.B
         m_pad = torch.cat([mask, torch.zeros_like(mask[:, :1])], dim=1)  # (K, E+1, P)
-        active: list[tuple[int, torch.Tensor, list[int], list[int]]] = []
+        Plan = tuple[str, torch.Tensor, list[int], list[int]]  # mode, mask slice, complement writers/readers
+        active: list[tuple[int, Plan, list[int], list[int]]] = []
         needed: set[int] = set()
         for gi, g in enumerate(idx.groups):
             m_g = m_pad[:, self.group_table[gi]]  # (K, U, R, P)
@@ -275,7 +276,7 @@ class PatchEngine:
             if self.group_contiguous[gi]:  # a covering slice beats gathering the selected writers
                 usel = list(range(usel[0], usel[-1] + 1))
             m_g = m_g[:, usel][:, :, rsel]
-            active.append((gi, ("direct", m_g, None, None), usel, rsel))
+            active.append((gi, ("direct", m_g, [], []), usel, rsel))
             needed.update(g.writers[u] for u in usel)
         # one buffer row per writer up to the last needed one, in writer order, so that a reader's
         # writers (usually all writers before it) are a contiguous slice: no gather copies
@@ -304,8 +305,7 @@ class PatchEngine:
 
             return fn
 
-        def reader_fn(gi: int, plan: tuple[str, torch.Tensor, list[int] | None, list[int] | None], usel: list[int],
-                      rsel: list[int]) -> Callable[..., Any]:
+        def reader_fn(gi: int, plan: Plan, usel: list[int], rsel: list[int]) -> Callable[..., Any]:
             g = idx.groups[gi]
             writers = [g.writers[u] for u in usel]
             c = self.group_class[gi]
@@ -314,7 +314,6 @@ class PatchEngine:
             sel: slice | torch.Tensor = slice(rows[0], rows[0] + len(rows)) if contiguous else torch.tensor(rows)
             mode, m_g, cu, cr = plan
             if mode == "complement":
-                assert cu is not None and cr is not None
                 crow_list = [rows[u] for u in cu]
                 crows_sel: slice | torch.Tensor = (slice(crow_list[0], crow_list[-1] + 1) if crow_list and
                                                    crow_list == list(range(crow_list[0], crow_list[-1] + 1))
