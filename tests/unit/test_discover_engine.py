@@ -67,6 +67,7 @@ def test_complement_form_equals_direct_form_for_mostly_ablated_masks(engine: Pat
     masks[1, -1], masks[2, 5], masks[3, 0] = 0.0, 0.0, 0.0
     engine.use_complement = True
     fast = engine.patched_output(masks)
+    assert "complement" in engine.last_modes.values()
     engine.use_complement = False
     direct = engine.patched_output(masks)
     assert torch.allclose(fast, direct, atol=1e-12, rtol=0)

@@ -137,6 +137,7 @@ class PatchEngine:
         self.device = self.clean_out.device
         self._metric_cache: dict[str, float] = {}
         self.use_complement = True  # see _patch_hooks; False forces the direct einsum everywhere
+        self.last_modes: dict[str, str] = {}  # reader hook -> "direct" / "complement" of the last patched run
 
     # -- layout -------------------------------------------------------------------------------
     def _n_pos(self, cache: dict[str, torch.Tensor]) -> int:
@@ -353,6 +354,7 @@ class PatchEngine:
             return fn
 
         fns: list[tuple[str, Callable[..., Any]]] = []
+        self.last_modes = {idx.groups[gi].hook: plan[0] for gi, plan, _, _ in active}  # for inspection/tests
         for gi, plan, usel, rsel in active:
             fns.append((idx.groups[gi].hook, reader_fn(gi, plan, usel, rsel)))
         for hook, ws in idx.writer_hooks.items():
