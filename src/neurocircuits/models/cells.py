@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ..layers.cells import LTC, CfC, ContractiveRNNAssembly, FastWeightLayer, WaveRNN, auto_ncp, ncp
+from ..layers.cells import ELM, LTC, CfC, ContractiveRNNAssembly, FastWeightLayer, WaveRNN, auto_ncp, ncp
 from ._registry import register_model
 
 _LTC = "Hasani et al. 2021, Liquid Time-constant Networks (AAAI)"
@@ -100,3 +100,14 @@ def wave_rnn(in_features: int = 2, n: int = 16, channels: int = 2, out_features:
              device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> WaveRNN:
     """wRNN: ``h_t = relu(u * h_{t-1} + V x_t + b)`` with a shift-initialised circular convolution ``u``."""
     return WaveRNN(in_features, n, channels, out_features, kernel_size, device=device, dtype=dtype)
+
+
+_ELM = "Spieler et al. 2024, The Expressive Leaky Memory Neuron (ICLR)"
+
+
+@register_model("elm", family="cells", paper=_ELM)
+def elm(in_features: int = 2, out_features: int = 1, d_memory: int = 16, d_mlp: int = 32, layers: int = 1,
+        tau_min: float = 1.0, tau_max: float = 100.0, device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None) -> ELM:
+    """Expressive Leaky Memory neuron(s): memory with learnable timescales, MLP synaptic integration."""
+    return ELM(in_features, out_features, d_memory, d_mlp, layers, tau_min, tau_max, device=device, dtype=dtype)

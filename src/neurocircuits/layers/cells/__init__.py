@@ -21,3 +21,6 @@ from ._wave_rnn import IRNN as IRNN
 from ._wave_rnn import WaveRNN as WaveRNN
 from ._wave_rnn import WaveState as WaveState
 from ._wave_rnn import wave_speed as wave_speed
+from ._elm import ELM as ELM
+from ._elm import ELMLayer as ELMLayer
+from ._elm import ELMState as ELMState
