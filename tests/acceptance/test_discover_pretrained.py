@@ -101,3 +101,16 @@ def test_position_aware_circuits_need_fewer_edges_for_the_same_faithfulness(meth
     need = lambda curve: min(c for c, f in curve if f >= 0.8)  # noqa: E731
     assert need(pos.curve) < need(flat.curve) * n_pos
     assert pos.faithfulness >= 0.8 and flat.faithfulness >= 0.8
+
+
+@pytest.mark.slow
+def test_position_resolved_acdc_on_the_induction_model() -> None:
+    """ACDC over 580 (edge, position) pairs: a small, faithful circuit with the induction path."""
+    model, pairs = shipped("induction")
+    prev, ind = induction_heads(model, pairs)
+    result = discover.discover(model, pairs, method="acdc", per_position=True, threshold=0.05, progress=False)
+    kept = {(e.source, e.target) for e in result.circuit.edges}
+    assert {(prev, f"{ind}.k"), (ind, "logits")} <= kept
+    assert result.faithfulness >= 0.9 and result.n_edges <= 0.2 * result.n_edges_total
+    last = pairs.clean.shape[1] - 1
+    assert {e.position for e in result.circuit.edges if e.target == "logits"} == {last}
