@@ -44,6 +44,8 @@ class EPConfig:
         dt: Euler step of the relaxation.
         free_steps, nudged_steps: phase lengths of the standard schedule.
         mean_phase_steps: mean duration of a phase in the flexible (random) schedule.
+        two_sided: in the flexible schedule also learn during free phases (sign -1); if False only
+            nudged phases update the weights.
         seed: weights and schedule seed.
     """
 
@@ -54,6 +56,7 @@ class EPConfig:
     free_steps: int = 40
     nudged_steps: int = 20
     mean_phase_steps: float = 30.0
+    two_sided: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -143,7 +146,7 @@ class EquilibriumNetwork:
                 n_switches += 1
             h, o = self._step(x, h, o, y, c.beta if nudged else 0.0)
             cur = self._hebb(x, h, o)
-            sign = 1.0 if nudged else -1.0
+            sign = 1.0 if nudged else (-1.0 if c.two_sided else 0.0)
             self._apply(tuple(a - b for a, b in zip(cur, prev)), sign * c.lr / c.beta)
             prev = cur
         return {"n_switches": float(n_switches)}

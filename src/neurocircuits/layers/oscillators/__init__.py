@@ -11,3 +11,5 @@ from ._wilson_cowan import WilsonCowanNetwork as WilsonCowanNetwork
 from ._wilson_cowan import simulate_wilson_cowan as simulate_wilson_cowan
 from ._binding import bind_objects as bind_objects
 from ._binding import cluster_oscillators as cluster_oscillators
+from ._map_networks import RingStarCoupling as RingStarCoupling
+from ._map_networks import simulate_map_network as simulate_map_network
