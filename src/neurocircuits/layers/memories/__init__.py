@@ -20,3 +20,6 @@ from ._sdm import fit_attention_beta as fit_attention_beta
 from ._sdm import intersection_fraction as intersection_fraction
 from ._ca3 import CA3Config as CA3Config
 from ._ca3 import CA3Memory as CA3Memory
+from ._multitask import MultitaskHopfield as MultitaskHopfield
+from ._multitask import diluted_patterns as diluted_patterns
+from ._multitask import hierarchical_overlaps as hierarchical_overlaps
