@@ -120,3 +120,17 @@ def test_csv_round_trip_and_malformed_files(tmp_path):
     broken.write_text(json.dumps({"format": "neurocircuits.CircuitGraph", "nodes": []}))
     with pytest.raises(GraphFormatError, match="broken.json.*'edges'"):
         CircuitGraph.from_json(broken)
+
+
+def test_atomic_write_gives_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from neurocircuits.graph import write_atomic
+
+    path = tmp_path / "out.txt"
+    write_atomic(path, "hello")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.read_text() == "hello"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
