@@ -32,3 +32,4 @@ from . import memories as memories  # noqa: F401
 from . import dynamics as dynamics  # noqa: F401
 from . import spiking_char_transformer as spiking_char_transformer  # noqa: F401
 from . import spiking_diffusion as spiking_diffusion  # noqa: F401
+from . import spiking_decision_transformer as spiking_decision_transformer  # noqa: F401

@@ -6,7 +6,8 @@ Per step t, with spike tokens ``X_t (batch, N, D)``:
     A = SN_attn(Q K^T V * scale)                                     (no softmax: all terms >= 0)
     Y = SN(BN(A W_o))
 
-``SN`` is any registered spiking neuron (pluggable). Products of spike matrices are integer
+``SN`` is any registered spiking neuron (pluggable). ``causal=True`` masks ``Q K^T`` to the past
+(``(Q K^T * M) V``, for sequence models such as the spiking decision transformer). Products of spike matrices are integer
 additions; :class:`SpikeMatmul` makes them visible to the energy estimator.
 """
 
@@ -45,8 +46,9 @@ class SpikingSelfAttention(nn.Module):
     """Spikformer/STEP spiking self-attention over ``(time, batch, tokens, dim)`` spike tensors."""
 
     def __init__(self, dim: int, tokens: int, heads: int = 4, neuron: str = "lif", scale: float | None = None,
-                 attn_threshold: float = 0.5, **neuron_kw) -> None:
+                 attn_threshold: float = 0.5, causal: bool = False, **neuron_kw) -> None:
         super().__init__()
+        self.causal = causal
         if dim % heads:
             raise ValueError(f"dim={dim} must be divisible by heads={heads}.")
         self.dim, self.heads, self.tokens = dim, heads, tokens
@@ -70,8 +72,12 @@ class SpikingSelfAttention(nn.Module):
         v, sv = self.v_sn(seq_apply(self.v, x), st[2])
         split = lambda z: z.reshape(T * B, N, H, dh).transpose(1, 2)  # noqa: E731  (TB, H, N, dh)
         qh, kh, vh = split(q), split(k), split(v)
-        kv = self.qk(kh.transpose(-2, -1), vh)  # (TB, H, dh, dh): K^T V first (linear in N)
-        a = self.av(qh, kv) * self.scale  # (TB, H, N, dh)
+        if self.causal:  # token n attends to tokens <= n: (Q K^T * mask) V
+            mask = torch.ones(N, N, dtype=x.dtype, device=x.device).tril()
+            a = self.av(self.qk(qh, kh.transpose(-2, -1)) * mask, vh) * self.scale
+        else:
+            kv = self.qk(kh.transpose(-2, -1), vh)  # (TB, H, dh, dh): K^T V first (linear in N)
+            a = self.av(qh, kv) * self.scale  # (TB, H, N, dh)
         a = a.transpose(1, 2).reshape(T, B, N, D)
         a, sa = self.attn_sn(a, st[3])
         y, so = self.o_sn(seq_apply(self.o, a), st[4])
