@@ -23,3 +23,6 @@ from ._ca3 import CA3Memory as CA3Memory
 from ._multitask import MultitaskHopfield as MultitaskHopfield
 from ._multitask import diluted_patterns as diluted_patterns
 from ._multitask import hierarchical_overlaps as hierarchical_overlaps
+from ._outer_product import ESTIMATORS as ESTIMATORS
+from ._outer_product import associative_memory_error as associative_memory_error
+from ._outer_product import zipf_probabilities as zipf_probabilities
