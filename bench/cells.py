@@ -134,7 +134,7 @@ def bench_ltc(repeats: int, steps: int = 400) -> dict[str, Any]:
             "seconds_to_target": statistics.median([v for v in reach if v is not None]) if any(reach) else None,
             "runs_reaching_target": sum(v is not None for v in reach),
         }
-    out["max_abs_loss_diff_same_init"] = max(
+    out["max_rel_loss_diff_same_init"] = max(
         float(np.max(np.abs(np.asarray(a[1]) - np.asarray(b[1])) / np.maximum(np.asarray(a[1]), 1e-12)))
         for a, b in zip(runs["ncps"], runs["ours"])
     )

@@ -15,3 +15,5 @@ from ._symbolic import suggest_symbolic as suggest_symbolic
 from ._dendrites import ActiveDendriteNeuron as ActiveDendriteNeuron
 from ._dendrites import random_sdrs as random_sdrs
 from ._dendrites import sdr_false_match_prob as sdr_false_match_prob
+from ._arithmetic import NAU as NAU
+from ._arithmetic import NMU as NMU
