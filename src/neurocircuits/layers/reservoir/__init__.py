@@ -6,3 +6,6 @@ from ._esn import EchoStateNetwork as EchoStateNetwork
 from ._esn import esn_run as esn_run
 from ._esn import ridge_fit as ridge_fit
 from ._esn import spectral_radius as spectral_radius
+from ._lsm import LSMConfig as LSMConfig
+from ._lsm import LiquidStateMachine as LiquidStateMachine
+from ._lsm import event_stream_dataset as event_stream_dataset
