@@ -94,6 +94,11 @@ class SpikingMLP(_SpikingNet):
         self.hook_input = HookPoint()
         self.to(device=device, dtype=dtype)
 
+    def example_input(self, batch: int) -> Tensor:
+        """A valid static input ``(batch, in_features)`` in [0, 1] (zoo smoke-test protocol)."""
+        p = next(self.parameters())
+        return torch.rand(batch, self.in_features, dtype=p.dtype, device=p.device)
+
     def forward(self, x: Tensor, state: SpikingNetState | None = None) -> tuple[Tensor, SpikingNetState]:
         """``x``: ``(batch, in)`` (encoded here) or time-first ``(time, batch, in)``.
 
@@ -126,6 +131,7 @@ class SpikingConvNet(_SpikingNet):
         ENCODINGS.get(encoding), DECODERS.get(decoder)
         nkw = {**(neuron_kw or {}), **kw}
         self.time_steps, self.encoding, self.decoder = time_steps, encoding, decoder
+        self.in_channels, self.image_size = in_channels, image_size
         chans = [in_channels, *channels]
         self.blocks = nn.ModuleList(SpikingConv2d(a, b, neuron=neuron, **nkw) for a, b in zip(chans[:-1], chans[1:]))
         self.pool = nn.MaxPool2d(2)  # max pooling keeps spikes binary (counted as SOPs)
@@ -137,9 +143,19 @@ class SpikingConvNet(_SpikingNet):
         self.hook_input = HookPoint()
         self.to(device=device, dtype=dtype)
 
+    def example_input(self, batch: int) -> Tensor:
+        """A valid static image batch ``(batch, C, H, W)`` in [0, 1] (zoo smoke-test protocol)."""
+        p = next(self.parameters())
+        return torch.rand(batch, self.in_channels, self.image_size, self.image_size, dtype=p.dtype, device=p.device)
+
     def forward(self, x: Tensor, state: SpikingNetState | None = None) -> tuple[Tensor, SpikingNetState]:
         """``x``: ``(batch, C, H, W)`` (encoded here) or ``(time, batch, C, H, W)``."""
         s = self.hook_input(self._encode(x, 3))
+        if tuple(s.shape[2:]) != (self.in_channels, self.image_size, self.image_size):
+            raise ValueError(
+                f"SpikingConvNet was built for images ({self.in_channels}, {self.image_size}, {self.image_size}), got "
+                f"{tuple(s.shape[2:])}; resize the input or pass image_size/in_channels to create_model."
+            )
         prev = state.layers if state is not None else (None,) * (len(self.blocks) + 1)
         new = []
         for block, st in zip(self.blocks, prev):

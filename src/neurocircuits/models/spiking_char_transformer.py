@@ -39,6 +39,10 @@ class SpikeCountCharTransformer(nn.Module):
     def initial_state(self, batch: int) -> None:
         return None
 
+    def example_input(self, batch: int) -> Tensor:
+        """Random valid tokens ``(batch, context)`` (zoo smoke-test protocol)."""
+        return torch.randint(0, self.vocab, (batch, self.context), device=self.pos.device)
+
     def _lin(self, layer: nn.Linear, x: Tensor, T: int | None) -> Tensor:
         if T is None:
             return layer(x)
@@ -48,6 +52,8 @@ class SpikeCountCharTransformer(nn.Module):
                 generator: torch.Generator | None = None) -> tuple[Tensor, None]:
         """``tokens (batch, length)`` -> logits ``(batch, length, vocab)``; ``spike_steps`` switches to spike-count ops."""
         T = spike_steps
+        if tokens.dim() != 2 or tokens.is_floating_point():
+            raise ValueError(f"expected integer tokens of shape (batch, length), got {tuple(tokens.shape)} {tokens.dtype}.")
         B, L = tokens.shape
         if L > self.context:
             raise ValueError(f"sequence length {L} exceeds the context {self.context}.")

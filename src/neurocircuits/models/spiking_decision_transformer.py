@@ -119,6 +119,11 @@ class DecisionTransformer(nn.Module):
 
     def forward(self, tokens: Tensor, state: None = None) -> tuple[Tensor, None]:
         """``tokens (batch, K, token_dim)`` -> action logits ``(batch, K, n_actions)``."""
+        if tokens.dim() != 3 or tokens.shape[1:] != (self.context, self.embed.in_features):
+            raise ValueError(
+                f"expected tokens (batch, {self.context}, {self.embed.in_features}) [rtg, state, previous action], "
+                f"got {tuple(tokens.shape)}; pad shorter histories with zeros at the front."
+            )
         e = self.embed(tokens) + self.pos
         K = tokens.shape[1]
         if not self.spiking:
@@ -134,6 +139,10 @@ class DecisionTransformer(nn.Module):
         m, _ = self.mlp(z)
         z = self.hook_resid(z + m)
         return seq_apply(self.head, z).mean(0), None
+
+    def example_input(self, batch: int) -> Tensor:
+        """Random valid token windows (zoo smoke-test protocol)."""
+        return torch.randn(batch, self.context, self.embed.in_features, dtype=self.pos.dtype, device=self.pos.device)
 
     @torch.no_grad()
     def act(self, history: Tensor) -> int:

@@ -48,7 +48,10 @@ class SpikingDenoiser(nn.Module):
         self.li = LI(data_dim, tau_mem_ms=math.inf)
 
     def forward(self, x: Tensor, k: Tensor, c: Tensor) -> Tensor:
-        z = torch.cat([x, timestep_embedding(k, self.emb_dim), nn.functional.one_hot(c, self.n_classes).float()], 1)
+        if x.dim() != 2 or x.shape[1] != self.data_dim:
+            raise ValueError(f"the denoiser expects x of shape (batch, {self.data_dim}), got {tuple(x.shape)}.")
+        emb = timestep_embedding(k, self.emb_dim).to(x.dtype)
+        z = torch.cat([x, emb, nn.functional.one_hot(c, self.n_classes).to(x.dtype)], 1)
         seq = z.unsqueeze(0).expand(self.time_steps, *z.shape)  # direct coding
         s1, _ = self.inp(seq)
         s2, _ = self.mid(s1)
@@ -61,18 +64,29 @@ class SpikingDDPM(nn.Module):
     """Class-conditional DDPM whose noise predictor is a :class:`SpikingDenoiser`."""
 
     def __init__(self, data_dim: int = 64, n_classes: int = 10, diffusion_steps: int = 100, beta_min: float = 1e-4,
-                 beta_max: float = 0.05, **denoiser_kw: Any) -> None:
+                 beta_max: float = 0.05, device=None, dtype=None, **denoiser_kw: Any) -> None:
         super().__init__()
         self.K = diffusion_steps
         betas = torch.linspace(beta_min, beta_max, diffusion_steps)
         self.register_buffer("betas", betas)
         self.register_buffer("abar", torch.cumprod(1 - betas, 0))
         self.denoiser = SpikingDenoiser(data_dim, n_classes, **denoiser_kw)
+        self.to(device=device, dtype=dtype)
+
+    def forward(self, x_k: Tensor, k: Tensor, c: Tensor) -> Tensor:
+        """Predicted noise ``eps_theta(x_k, k, c)``, ``(batch, data_dim)``."""
+        return self.denoiser(x_k, k, c)
+
+    def example_input(self, batch: int) -> tuple[Tensor, Tensor, Tensor]:
+        """``(x_k, k, c)`` valid for :meth:`forward` (zoo smoke-test protocol)."""
+        dt = self.betas.dtype
+        return (torch.randn(batch, self.denoiser.data_dim, dtype=dt), torch.randint(0, self.K, (batch,)),
+                torch.randint(0, self.denoiser.n_classes, (batch,)))
 
     def loss(self, x0: Tensor, c: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Noise-prediction loss at uniformly drawn diffusion steps."""
         k = torch.randint(0, self.K, (x0.shape[0],), generator=generator)
-        eps = torch.randn(x0.shape, generator=generator)
+        eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype)
         ab = self.abar[k][:, None]
         xk = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
         return (self.denoiser(xk, k, c) - eps).pow(2).mean()
@@ -80,14 +94,14 @@ class SpikingDDPM(nn.Module):
     @torch.no_grad()
     def sample(self, c: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Ancestral sampling of one sample per class label in ``c``."""
-        x = torch.randn((c.shape[0], self.denoiser.data_dim), generator=generator)
+        x = torch.randn((c.shape[0], self.denoiser.data_dim), generator=generator, dtype=self.betas.dtype)
         for k in range(self.K - 1, -1, -1):
             kk = torch.full((c.shape[0],), k, dtype=torch.long)
             eps = self.denoiser(x, kk, c)
             beta, ab = self.betas[k], self.abar[k]
             x = (x - beta / (1 - ab).sqrt() * eps) / (1 - beta).sqrt()
             if k > 0:
-                x = x + beta.sqrt() * torch.randn(x.shape, generator=generator)
+                x = x + beta.sqrt() * torch.randn(x.shape, generator=generator, dtype=x.dtype)
         return x
 
 

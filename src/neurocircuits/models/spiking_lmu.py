@@ -78,6 +78,11 @@ class SpikingLMU(nn.Module):
         s = spike(h - self.threshold, self.surrogate)
         return s, h - self.threshold * s.detach()
 
+    def example_input(self, batch: int) -> Tensor:
+        """A valid time-first input ``(8, batch, in_features)`` (zoo smoke-test protocol)."""
+        p = self.W_x.weight
+        return torch.rand(self.time_steps or 8, batch, self.in_features, dtype=p.dtype, device=p.device)
+
     def forward(self, x: Tensor, state: LMUState | None = None) -> tuple[Tensor, LMUState]:
         """``x (time, batch, in)`` -> per-step class scores ``(time, batch, out)`` (decode: sum over time)."""
         if x.dim() != 3 or x.shape[-1] != self.in_features:

@@ -69,8 +69,18 @@ class SpikingTransformer(_SpikingNet):
         self.hook_input = HookPoint()
         self.to(device=device, dtype=dtype)
 
+    def example_input(self, batch: int) -> Tensor:
+        """A valid static image batch ``(batch, C, H, W)`` in [0, 1] (zoo smoke-test protocol)."""
+        p = next(self.parameters())
+        return torch.rand(batch, self.in_channels, self.image_size, self.image_size, dtype=p.dtype, device=p.device)
+
     def _patches(self, x: Tensor) -> Tensor:
         T, B, C, H, W = x.shape
+        if (C, H, W) != (self.in_channels, self.image_size, self.image_size):
+            raise ValueError(
+                f"SpikingTransformer was built for images ({self.in_channels}, {self.image_size}, {self.image_size}), "
+                f"got ({C}, {H}, {W}); resize the input or pass image_size/in_channels to create_model."
+            )
         p = self.patch_size
         x = x.reshape(T, B, C, H // p, p, W // p, p).permute(0, 1, 3, 5, 2, 4, 6)
         return x.reshape(T, B, self.tokens, C * p * p)
