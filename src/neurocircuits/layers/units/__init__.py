@@ -17,3 +17,6 @@ from ._dendrites import random_sdrs as random_sdrs
 from ._dendrites import sdr_false_match_prob as sdr_false_match_prob
 from ._arithmetic import NAU as NAU
 from ._arithmetic import NMU as NMU
+from ._neurons import APTxLinear as APTxLinear
+from ._neurons import QuadraticLinear as QuadraticLinear
+from ._neurons import relinear_param_groups as relinear_param_groups
