@@ -26,3 +26,8 @@ from ._multitask import hierarchical_overlaps as hierarchical_overlaps
 from ._outer_product import ESTIMATORS as ESTIMATORS
 from ._outer_product import associative_memory_error as associative_memory_error
 from ._outer_product import zipf_probabilities as zipf_probabilities
+from ._willshaw import ConsolidatedHebbianMemory as ConsolidatedHebbianMemory
+from ._willshaw import ConsolidationConfig as ConsolidationConfig
+from ._willshaw import WillshawMemory as WillshawMemory
+from ._willshaw import retrieval_errors as retrieval_errors
+from ._willshaw import sparse_patterns as sparse_patterns
