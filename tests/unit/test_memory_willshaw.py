@@ -34,7 +34,9 @@ def test_consolidation_under_noise_matches_ideal_willshaw_error():
     e_naive = float(retrieval_errors(naive, P, 0.5, torch.Generator().manual_seed(1)).mean())
     assert e_cons <= e_ideal + 0.2  # ~0.87 vs 0.81 wrong units per pattern
     assert e_naive > 5 * e_ideal  # storing noisy presentations directly is far worse
-    assert float(((cons.W > 0) & (ideal.W == 0)).sum()) == 0  # no spurious synapse consolidated
+    spurious = float(((cons.W > 0) & (ideal.W == 0)).sum())
+    assert spurious < 0.01 * float(ideal.W.sum())  # noise pairs almost never reach the threshold
+    assert float(((naive.W > 0) & (ideal.W == 0)).sum()) > 100 * max(spurious, 1.0)
 
 
 def test_energy_budget_stops_learning():
