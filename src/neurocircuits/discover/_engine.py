@@ -277,7 +277,11 @@ class PatchEngine:
             if self.group_contiguous[gi]:  # a covering slice beats gathering the selected writers
                 usel = list(range(usel[0], usel[-1] + 1))
             m_g = m_g[:, usel][:, :, rsel]
-            active.append((gi, ("direct", m_g, [], []), usel, rsel))
+            ksel = torch.nonzero(nz.any(3).any(2).any(1)).flatten().tolist()
+            if 2 * len(ksel) <= k:  # only some configurations touch this reader: patch just their rows
+                active.append((gi, ("sparse", m_g[ksel], ksel, []), usel, rsel))
+            else:
+                active.append((gi, ("direct", m_g, [], []), usel, rsel))
             needed.update(g.writers[u] for u in usel)
         # one buffer row per writer up to the last needed one, in writer order, so that a reader's
         # writers (usually all writers before it) are a contiguous slice: no gather copies
@@ -301,7 +305,7 @@ class PatchEngine:
                 for w in ws:
                     written.add(w)
                     val = _slice_head(x, idx.writers[w].head).reshape(k, B, self.P, -1)
-                    bufs[self.wclass[w]][slot[w]] = val - self.abl_flat[w]
+                    torch.sub(val, self.abl_flat[w], out=bufs[self.wclass[w]][slot[w]])
                 return None
 
             return fn
@@ -336,6 +340,13 @@ class PatchEngine:
                             "run when the reader was read; the graph's edges must follow the order of execution."
                         )
                 d_g = bufs[c][sel]  # (U', K, B, P, F)
+                if mode == "sparse":
+                    rows_k = torch.tensor(cu, dtype=torch.long, device=x.device)
+                    delta = torch.einsum("kurp,ukbpf->kbprf", m_g, d_g.index_select(1, rows_k))
+                    xs = x.reshape((k, B) + tuple(x.shape[1:]))
+                    sub = xs.index_select(0, rows_k).reshape((len(cu) * B,) + tuple(x.shape[1:]))
+                    patched = self._reader_delta_to_hook(g, rsel, delta, sub)
+                    return xs.index_copy(0, rows_k, patched.reshape((len(cu), B) + tuple(x.shape[1:]))).reshape(x.shape)
                 if mode == "direct":
                     delta = torch.einsum("kurp,ukbpf->kbprf", m_g, d_g)
                 else:
