@@ -127,3 +127,78 @@ def shapes_images(
             masks[i][shape] = placed
         images[i] = (masks[i] > 0).astype(np.float32)
     return torch.from_numpy(images), torch.from_numpy(masks)
+
+
+_PEOPLE = ["mary", "john", "sandra", "daniel"]
+_OBJECTS = ["football", "apple", "milk"]
+_PLACES = ["kitchen", "garden", "office", "hallway"]
+
+
+def babi_like_stories(
+    n_stories: int, task: int = 2, n_sentences: int = 8, seed: int = 0
+) -> tuple[list[list[list[str]]], list[list[str]], list[str], list[list[int]]]:
+    """Synthetic bAbI-style stories (Weston et al. 2015 tasks 1 and 2, regenerated, not the dataset).
+
+    Task 1 (single supporting fact): "<person> went to the <place>" sentences; question "where is
+    <person>"; answer: that person's last place. Task 2 (two supporting facts): movements plus
+    "<person> got the <object>" / "<person> dropped the <object>"; question "where is the <object>";
+    answer: the place of the person holding it (or where it was dropped).
+
+    Returns:
+        ``(stories, questions, answers, supporting)``: stories as lists of tokenised sentences,
+        tokenised questions, answer words and the indices of the supporting sentences.
+    """
+    if task not in (1, 2):
+        raise ValueError(f"task must be 1 or 2, got {task}.")
+    rng = np.random.default_rng(seed)
+    stories, questions, answers, support = [], [], [], []
+    while len(stories) < n_stories:
+        place: dict[str, tuple[str, int]] = {}
+        holder: dict[str, tuple[str, int]] = {}
+        dropped: dict[str, tuple[str, int, int]] = {}
+        sents: list[list[str]] = []
+        for _ in range(n_sentences):
+            p = _PEOPLE[rng.integers(len(_PEOPLE))]
+            if task == 1 or rng.random() < 0.5 or p not in place:
+                loc = _PLACES[rng.integers(len(_PLACES))]
+                place[p] = (loc, len(sents))
+                sents.append([p, "went", "to", "the", loc])
+            else:
+                held = [o for o, (h, _) in holder.items() if h == p]
+                if held and rng.random() < 0.3:
+                    o = held[0]
+                    del holder[o]
+                    dropped[o] = (place[p][0], len(sents), place[p][1])
+                    sents.append([p, "dropped", "the", o])
+                else:
+                    free = [o for o in _OBJECTS if o not in holder]
+                    if not free:
+                        continue
+                    o = free[rng.integers(len(free))]
+                    holder[o] = (p, len(sents))
+                    dropped.pop(o, None)
+                    sents.append([p, "got", "the", o])
+        if task == 1:
+            if not place:
+                continue
+            who = list(place)[rng.integers(len(place))]
+            stories.append(sents)
+            questions.append(["where", "is", who])
+            answers.append(place[who][0])
+            support.append([place[who][1]])
+        else:
+            known = [o for o in holder if holder[o][0] in place] + list(dropped)
+            if not known:
+                continue
+            o = known[rng.integers(len(known))]
+            if o in holder:
+                who, i_get = holder[o]
+                answers.append(place[who][0])
+                support.append([i_get, place[who][1]])
+            else:
+                loc, i_drop, i_place = dropped[o]
+                answers.append(loc)
+                support.append([i_drop, i_place])
+            stories.append(sents)
+            questions.append(["where", "is", "the", o])
+    return stories, questions, answers, support

@@ -31,3 +31,5 @@ from ._willshaw import ConsolidationConfig as ConsolidationConfig
 from ._willshaw import WillshawMemory as WillshawMemory
 from ._willshaw import retrieval_errors as retrieval_errors
 from ._willshaw import sparse_patterns as sparse_patterns
+from ._memn2n import MemN2N as MemN2N
+from ._memn2n import encode_babi as encode_babi
