@@ -27,3 +27,5 @@ from ._dual_propagation import dual_propagation_gradients as dual_propagation_gr
 from ._forward_forward import ForwardForward as ForwardForward
 from ._forward_forward import active_fraction as active_fraction
 from ._forward_forward import ff_layer_activations as ff_layer_activations
+from ._equilibrium import EPConfig as EPConfig
+from ._equilibrium import EquilibriumNetwork as EquilibriumNetwork
