@@ -148,11 +148,20 @@ def test_eap_ig_with_one_step_over_inputs_is_eap_at_the_midpoint() -> None:
     model, pairs = tiny_transformer(), random_pairs()
     engine = PatchEngine(model, pairs, progress=False)
     ig = discover.METHODS.get("eap_ig")(engine, steps=1).scores
-    grads = engine.reader_grads(writer_patch=lambda h, x, k: (engine.abl_hooks[h] + x) / 2 if h == "hook_embed" else x)
+    grads = engine.reader_grads(writer_patch=lambda h, x, k, rows: (engine.abl_hooks[h] + x) / 2 if h == "hook_embed" else x)
     assert torch.allclose(ig, engine.attribution_scores(grads), atol=1e-12, rtol=0)
     # and many steps converge to a value different from plain EAP (the model is non-linear)
     eap = discover.METHODS.get("eap")(engine).scores
     assert not torch.allclose(ig, eap, atol=1e-3)
+
+
+@pytest.mark.parametrize("method", ["eap", "eap_ig"])
+def test_gradient_methods_chunk_the_batch_to_the_memory_budget(method: str) -> None:
+    model, pairs = tiny_transformer(), random_pairs(b=5)
+    whole = discover.METHODS.get(method)(PatchEngine(model, pairs, progress=False)).scores
+    small = PatchEngine(model, pairs, progress=False)
+    small.memory_bytes = 1.0  # one prompt per backward pass
+    assert torch.allclose(discover.METHODS.get(method)(small).scores, whole, atol=1e-12, rtol=0)
 
 
 def test_metrics_registry_values() -> None:

@@ -479,14 +479,19 @@ class PatchEngine:
         warnings.warn(msg, TaskNotPerformedWarning, stacklevel=3)
 
     # -- gradients -------------------------------------------------------------------------
-    def reader_grads(self, k: int = 1, writer_patch: Callable[[str, torch.Tensor, int], torch.Tensor] | None = None,
-                     inputs: torch.Tensor | None = None) -> list[torch.Tensor]:
+    def reader_grads(self, k: int = 1,
+                     writer_patch: Callable[[str, torch.Tensor, int, torch.Tensor | None], torch.Tensor] | None = None,
+                     ) -> list[torch.Tensor]:
         """Gradient of the summed metric over K stacked runs w.r.t. every reader group's input.
+
+        The batch is split into chunks of prompts when K stacked copies of it would exceed the memory
+        budget (the metric is a batch mean, so chunk gradients are weighted by chunk size / B).
 
         Args:
             k: number of stacked copies of the batch (e.g. integration steps).
-            writer_patch: optional ``fn(hook, activation (K*B, ...), k) -> new activation`` applied at
-                every writer hook (used for integrated gradients).
+            writer_patch: optional ``fn(hook, activation (K*b, ...), k, rows) -> new activation`` applied
+                at every writer hook (used for integrated gradients); ``rows`` are the prompt indices of
+                the chunk (``None`` = the whole batch).
         Returns:
             per reader group, the gradient summed over the K copies, shape (B, P, R, F).
         """
@@ -495,7 +500,19 @@ class PatchEngine:
                 f"metric {self.metric_name!r} is not differentiable, so gradient methods (eap, eap_ig, ...) cannot "
                 "use it; use logit_diff, prob or kl_divergence."
             )
+        per_example = 4.0 * k * self.bytes_per_config / max(self.B, 1)  # autograd keeps activations
+        rows_per = max(1, int(self.memory_bytes // max(per_example, 1.0)))
+        if rows_per >= self.B or not hasattr(self.pairs, "__getitem__"):
+            return self._reader_grads_rows(k, writer_patch, None)
+        parts = [self._reader_grads_rows(k, writer_patch, torch.arange(a, min(a + rows_per, self.B)))
+                 for a in range(0, self.B, rows_per)]
+        return [torch.cat([p[gi] for p in parts], dim=0) for gi in range(len(self.index.groups))]
+
+    def _reader_grads_rows(self, k: int, writer_patch: Any, rows: torch.Tensor | None) -> list[torch.Tensor]:
         idx = self.index
+        pairs = self.pairs if rows is None else self.pairs[rows]
+        clean_out = self.clean_out if rows is None else self.clean_out[rows.to(self.clean_out.device)]
+        b = self.B if rows is None else len(rows)
         eps: list[torch.Tensor] = [None] * len(idx.groups)  # type: ignore[list-item]
 
         def reader_fn(gi: int) -> Callable[..., Any]:
@@ -509,12 +526,11 @@ class PatchEngine:
         fns: list[tuple[str, Callable[..., Any]]] = [(g.hook, reader_fn(gi)) for gi, g in enumerate(idx.groups)]
         if writer_patch is not None:
             for hook in idx.writer_hooks:
-                fns.append((hook, (lambda h: lambda x, point: writer_patch(h, x, k))(hook)))
-        x = self.pairs.clean if inputs is None else inputs
+                fns.append((hook, (lambda h: lambda x, point: writer_patch(h, x, k, rows))(hook)))
         with torch.enable_grad(), hooks(self.model, fns):
-            out = _call(self.model, _repeat(x, k))
-            out = out.reshape((k, self.B) + tuple(out.shape[1:]))
-            total = self.metric_fn(out, self.pairs, self.clean_out).sum()
+            out = _call(self.model, _repeat(pairs.clean, k))
+            out = out.reshape((k, b) + tuple(out.shape[1:]))
+            total = self.metric_fn(out, pairs, clean_out).sum() * (b / self.B)
             if not total.requires_grad:
                 raise DiscoveryError("the metric does not depend on the model's activations through autograd.")
             missing = [idx.groups[i].hook for i, e in enumerate(eps) if e is None]
@@ -525,10 +541,10 @@ class PatchEngine:
         for gi, (g, gr) in enumerate(zip(idx.groups, grads)):
             if gr is None:
                 gr = torch.zeros_like(eps[gi])
-            result.append(self._hook_to_group_layout(g, gr.detach(), k).sum(0))
+            result.append(self._hook_to_group_layout(g, gr.detach(), k, b).sum(0))
         return result
 
-    def _hook_to_group_layout(self, g: ReaderGroup, t: torch.Tensor, k: int) -> torch.Tensor:
+    def _hook_to_group_layout(self, g: ReaderGroup, t: torch.Tensor, k: int, b: int) -> torch.Tensor:
         """Hook tensor (K*B, ...) -> (K, B, P, R, F)."""
         n = t.shape[0]
         if g.heads[0] is None:
@@ -536,7 +552,7 @@ class PatchEngine:
         else:
             t = t.index_select(2, torch.tensor(g.heads, device=t.device)).movedim(2, 1).reshape(n, len(g.heads), -1)
         t = t.reshape(n, t.shape[1], self.P, -1).permute(0, 2, 1, 3)  # (N, P, R, F)
-        return t.reshape((k, self.B) + tuple(t.shape[1:]))
+        return t.reshape((k, b) + tuple(t.shape[1:]))
 
     def attribution_scores(self, grads: list[torch.Tensor]) -> torch.Tensor:
         """Edge scores (n_edges, P): (ablation - clean) writer outputs dotted with reader gradients."""

@@ -137,21 +137,23 @@ def eap_ig(engine: PatchEngine, steps: int = 5, over: str = "inputs", **kwargs: 
     source_hooks = {idx.writers[w].hook for w in idx.source_writers()}
     if over == "inputs" and not source_hooks:
         raise DiscoveryError("eap_ig over='inputs' needs source writers (writers that own no reader).")
-    B = engine.B
     chunk = max(1, engine.n_configs_per_chunk // 3)
     total: list[torch.Tensor] | None = None
     state = {"k0": 0}
 
-    def patch(hook: str, x: torch.Tensor, k: int) -> torch.Tensor:
+    def patch(hook: str, x: torch.Tensor, k: int, rows: torch.Tensor | None) -> torch.Tensor:
         if over == "inputs" and hook not in source_hooks:
             return x
         abl = engine.abl_hooks[hook]
+        clean = engine.clean_hooks[hook]
+        if rows is not None:
+            abl, clean = abl[rows.to(abl.device)], clean[rows.to(clean.device)]
         alpha = _ig_alphas(steps, state["k0"], state["k0"] + k, x).view((k, 1) + (1,) * (abl.ndim - 1))
         abl_k = abl.unsqueeze(0)
         if over == "inputs":
-            xk = x.reshape((k, B) + tuple(x.shape[1:]))
+            xk = x.reshape((k, abl.shape[0]) + tuple(x.shape[1:]))
             return (abl_k + alpha * (xk - abl_k)).reshape(x.shape)
-        clean_k = engine.clean_hooks[hook].unsqueeze(0)
+        clean_k = clean.unsqueeze(0)
         target = (abl_k + alpha * (clean_k - abl_k)).reshape(x.shape)
         return x + (target - x).detach()
 
