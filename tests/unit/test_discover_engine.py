@@ -249,3 +249,10 @@ def test_error_per_position_needs_positions_and_bad_mask_shape() -> None:
         eng.patched_output(torch.zeros(2, 14, 1))
     with pytest.raises(DiscoveryError, match="not differentiable"):
         discover.discover(model, pairs, method="eap", metric="accuracy", progress=False)
+
+
+def test_warns_about_training_mode_dropout() -> None:
+    model = PlantedResidualMLP()
+    model.drop = torch.nn.Dropout(0.1)  # registered, train mode by default
+    with pytest.warns(UserWarning, match="model.eval"):
+        PatchEngine(model, planted_mlp_pairs(8), progress=False)

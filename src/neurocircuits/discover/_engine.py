@@ -84,6 +84,12 @@ class PatchEngine:
                 f"clean inputs have shape {tuple(pairs.clean.shape)} but corrupt inputs {tuple(pairs.corrupt.shape)}; "
                 "patching needs aligned clean/corrupt inputs of the same shape."
             )
+        stochastic = [n for n, mod in model.named_modules()
+                      if isinstance(mod, (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)) and mod.training]
+        if stochastic:
+            warnings.warn(
+                f"{type(model).__name__} is in training mode with dropout/batch-norm layers ({', '.join(stochastic[:3])}); "
+                "patched runs would not be comparable. Call model.eval() before discovery.", UserWarning, stacklevel=3)
         self.model = model
         self.pairs = pairs
         self.metric_name = metric
