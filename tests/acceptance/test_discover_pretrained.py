@@ -78,16 +78,17 @@ def test_eap_correlates_with_exact_edge_patching_on_trained_models(name: str) ->
 
 
 def test_eap_ig_tracks_exact_patching_on_the_saturated_induction_model() -> None:
-    """The induction model's attention is saturated (clean logit difference ~13), the known failure
-    mode of first-order attribution: plain EAP reaches Pearson ~0.6 there; integrated gradients
-    recover most of the agreement."""
+    """The induction model's attention is saturated (clean logit difference ~16), the known failure
+    mode of first-order attribution: plain EAP reaches Pearson ~0.55 there; integrated gradients
+    recover the agreement (measured: 0.82 over inputs, 0.92 over activations)."""
     model, pairs = shipped("induction")
     engine = discover.PatchEngine(model, pairs, progress=False)
     exact = discover.METHODS.get("edge_patching")(engine).scores
     eap = discover.METHODS.get("eap")(engine).scores
-    ig = discover.METHODS.get("eap_ig")(engine, steps=10).scores
-    assert pearson_abs(exact, ig) >= 0.8
-    assert pearson_abs(exact, ig) > pearson_abs(exact, eap)
+    ig_inputs = discover.METHODS.get("eap_ig")(engine, steps=10).scores
+    ig_acts = discover.METHODS.get("eap_ig")(engine, steps=10, over="activations").scores
+    assert pearson_abs(exact, ig_acts) >= 0.9
+    assert pearson_abs(exact, ig_inputs) > pearson_abs(exact, eap)
 
 
 @pytest.mark.parametrize("method", ["eap", "eap_ig"])
