@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ..layers.cells import ELM, LTC, CfC, ContractiveRNNAssembly, FastWeightLayer, WaveRNN, auto_ncp, ncp
+from ..layers.cells import BDH, ELM, LTC, CfC, ContractiveRNNAssembly, FastWeightLayer, WaveRNN, auto_ncp, ncp
 from ._registry import register_model
 
 _LTC = "Hasani et al. 2021, Liquid Time-constant Networks (AAAI)"
@@ -111,3 +111,13 @@ def elm(in_features: int = 2, out_features: int = 1, d_memory: int = 16, d_mlp: 
         dtype: torch.dtype | None = None) -> ELM:
     """Expressive Leaky Memory neuron(s): memory with learnable timescales, MLP synaptic integration."""
     return ELM(in_features, out_features, d_memory, d_mlp, layers, tau_min, tau_max, device=device, dtype=dtype)
+
+
+_BDH = "Kosowski et al. 2025, The Dragon Hatchling: The Missing Link between the Transformer and Models of the Brain"
+
+
+@register_model("bdh", family="cells", paper=_BDH)
+def bdh(vocab: int = 32, d: int = 32, n: int = 256, layers: int = 2, device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None) -> BDH:
+    """Tiny BDH language model (sparse positive neurons, Hebbian linear-attention state, shared layers)."""
+    return BDH(vocab, d, n, layers, device=device, dtype=dtype)

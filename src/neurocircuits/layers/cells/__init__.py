@@ -24,3 +24,4 @@ from ._wave_rnn import wave_speed as wave_speed
 from ._elm import ELM as ELM
 from ._elm import ELMLayer as ELMLayer
 from ._elm import ELMState as ELMState
+from ._bdh import BDH as BDH
