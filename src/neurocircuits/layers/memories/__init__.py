@@ -33,3 +33,4 @@ from ._willshaw import retrieval_errors as retrieval_errors
 from ._willshaw import sparse_patterns as sparse_patterns
 from ._memn2n import MemN2N as MemN2N
 from ._memn2n import encode_babi as encode_babi
+from ._memnn import MemoryNetwork as MemoryNetwork

@@ -63,8 +63,11 @@ class MemN2N(nn.Module):
         return (torch.randint(1, V, (batch, self.S, self.J), generator=g).to(self.emb[0].device),
                 torch.randint(1, V, (batch, self.J), generator=g).to(self.emb[0].device))
 
-    def forward(self, story: Tensor, query: Tensor) -> tuple[Tensor, Tensor]:
-        """``story (batch, S, J)``, ``query (batch, J)`` word indices -> ``(answer logits, attention per hop)``."""
+    def forward(self, story: Tensor, query: Tensor, linear: bool = False) -> tuple[Tensor, Tensor]:
+        """``story (batch, S, J)``, ``query (batch, J)`` word indices -> ``(answer logits, attention per hop)``.
+
+        ``linear=True`` drops the softmax (the paper's "linear start" used early in training).
+        """
         if story.dim() != 3 or story.shape[1:] != (self.S, self.J) or query.shape[-1] != self.J:
             raise ValueError(
                 f"MemN2N expects story (batch, {self.S}, {self.J}) and query (batch, {self.J}) word indices, "
@@ -76,8 +79,11 @@ class MemN2N(nn.Module):
         for k in range(self.n_hops):
             m = self._embed(story, self.emb[k]) + self.temporal[k]
             c = self._embed(story, self.emb[k + 1]) + self.temporal[k + 1]
-            scores = (m @ u.unsqueeze(-1)).squeeze(-1).masked_fill(~filled, float("-inf"))
-            p = torch.softmax(scores, -1)
+            scores = (m @ u.unsqueeze(-1)).squeeze(-1)
+            if linear:
+                p = scores.masked_fill(~filled, 0.0)
+            else:
+                p = torch.softmax(scores.masked_fill(~filled, float("-inf")), -1)
             attn.append(p)
             u = u + (p.unsqueeze(-1) * c).sum(1)
         return u @ self.emb[-1].T, torch.stack(attn, 1)
