@@ -89,6 +89,36 @@ def test_acdc_resumes_from_its_checkpoint(planted, tmp_path) -> None:
         discover.METHODS.get("acdc")(PatchEngine(model, pairs, progress=False), threshold=0.5, checkpoint=ckpt)
 
 
+def test_edge_patching_resumes_from_its_checkpoint(planted, tmp_path) -> None:
+    model, pairs, truth = planted
+    ckpt = tmp_path / "edges.json"
+    full = discover.METHODS.get("edge_patching")(PatchEngine(model, pairs, progress=False))
+    engine = PatchEngine(model, pairs, progress=False)
+    real = engine.run_masks
+
+    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if ckpt.exists() and len(json.loads(ckpt.read_text())["done_groups"]) >= 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    engine.run_masks = flaky  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        discover.METHODS.get("edge_patching")(engine, checkpoint=ckpt)
+    assert len(json.loads(ckpt.read_text())["done_groups"]) == 3
+    fresh = PatchEngine(model, pairs, progress=False)
+    calls = {"n": 0}
+    real2 = fresh.run_masks
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        return real2(*args, **kwargs)
+
+    fresh.run_masks = counting  # type: ignore[method-assign]
+    resumed = discover.METHODS.get("edge_patching")(fresh, checkpoint=ckpt)
+    assert torch.allclose(resumed.scores, full.scores, atol=1e-12)
+    assert calls["n"] == len(fresh.index.groups) - 3  # finished readers were not redone
+
+
 def test_roc_auc_matches_sklearn_with_ties() -> None:
     from sklearn.metrics import roc_auc_score
 

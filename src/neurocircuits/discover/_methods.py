@@ -15,12 +15,16 @@ References:
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..graph import write_atomic
 from ..registry import Registry
 from ._engine import PatchEngine, _slice_head
 from ._index import DiscoveryError
@@ -79,27 +83,45 @@ def node_patching(engine: PatchEngine, **kwargs: Any) -> MethodOutput:
 
 
 @METHODS.register("edge_patching", level="edge", doc="exact effect of ablating each edge alone, batched")
-def edge_patching(engine: PatchEngine, **kwargs: Any) -> MethodOutput:
+def edge_patching(engine: PatchEngine, checkpoint: str | os.PathLike[str] | None = None, **kwargs: Any) -> MethodOutput:
     """Exact edge patching: metric(edge e ablated alone) - metric(clean), for every edge (and position).
 
     Configurations are batched per reader hook: a forward then hooks a single reader, so the model
-    keeps its fast path everywhere else (e.g. no per-head copies of the residual stream).
+    keeps its fast path everywhere else (e.g. no per-head copies of the residual stream). With a
+    ``checkpoint`` path the scores of finished reader hooks are written atomically after each one,
+    and an interrupted run resumes from them.
     """
-    kwargs.pop("threshold", None), kwargs.pop("checkpoint", None)
+    kwargs.pop("threshold", None)
     _no_extra("edge_patching", kwargs)
     idx = engine.index
     E, P = idx.n_edges, engine.P
-    values = torch.zeros(E * P, dtype=torch.float64, device=engine.device)
+    values = torch.full((E * P,), float("nan"), dtype=torch.float64)
     groups = [torch.unique(engine.group_table[gi][engine.group_table[gi] < E]) for gi in range(len(idx.groups))]
-    for edges in _progress(groups, "edge patching", engine.progress):
-        flat = (edges.view(-1, 1) * P + torch.arange(P).view(1, -1)).flatten()
+    ident = {"format": "neurocircuits.edge_patching", "version": 1, "metric": engine.metric_name,
+             "ablation": engine.ablation_name, "n_edges": E, "P": P, "graph": idx.graph.name}
+    done: list[int] = []
+    if checkpoint is not None and Path(checkpoint).is_file():
+        data = json.loads(Path(checkpoint).read_text())
+        mismatch = {k: (data.get(k), v) for k, v in ident.items() if data.get(k) != v}
+        if mismatch:
+            raise DiscoveryError(f"checkpoint {str(checkpoint)!r} belongs to another run (differs in {mismatch}); "
+                                 "delete it or pass another checkpoint path.")
+        done = list(data["done_groups"])
+        values = torch.tensor([float("nan") if v is None else v for v in data["values"]], dtype=torch.float64)
+    todo = [gi for gi in range(len(groups)) if gi not in set(done)]
+    for gi in _progress(todo, "edge patching", engine.progress):
+        flat = (groups[gi].view(-1, 1) * P + torch.arange(P).view(1, -1)).flatten()
 
         def masks(a: int, b: int, flat: torch.Tensor = flat) -> torch.Tensor:
             m = engine.empty_mask(b - a)
             m.view(b - a, E * P)[torch.arange(b - a), flat[a:b]] = 1.0
             return m
 
-        values[flat.to(values.device)] = engine.run_masks(masks, n=len(flat), desc="edge patching") - engine.m_full
+        values[flat] = (engine.run_masks(masks, n=len(flat), desc="edge patching") - engine.m_full).cpu()
+        done.append(gi)
+        if checkpoint is not None:
+            write_atomic(checkpoint, json.dumps({**ident, "done_groups": done,
+                                                 "values": [None if v != v else v for v in values.tolist()]}))
     return MethodOutput(values.view(E, P), info={"n_forward_configs": E * P})
 
 
