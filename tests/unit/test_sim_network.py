@@ -40,6 +40,22 @@ def test_seeded_run_is_bit_for_bit_reproducible_and_backends_agree_in_float64():
     assert not np.array_equal(runs[0][1], runs[3][1])
 
 
+def test_state_monitor_gives_the_same_trace_on_both_backends():
+    traces = []
+    for backend in ("torch", "numba"):
+        net, o = build_cuba(400, connectivity="fixed_in_degree", seed=5, dtype=torch.float64)
+        net.backend = backend
+        v = net.add(sim.StateMonitor(o["neurons"], "v", record=[0, 7, 399], every_ms=0.5))
+        g = net.add(sim.StateMonitor(o["neurons"], "g_exp_current_5", record=[3]))
+        assert net.active_backend() == backend
+        net.run(50)
+        net.run(25)
+        traces.append((v.values.numpy(), g.values.numpy(), v.t_ms))
+    assert traces[0][0].shape == (150, 3) and traces[0][1].shape == (750, 1)
+    for a, b in zip(traces[0], traces[1]):
+        assert np.array_equal(a, b)
+
+
 def test_heterogeneous_delays_arrive_exactly_on_time():
     net = sim.Network(dt_ms=0.1, dtype=torch.float64, backend="torch")
     src = net.add(sim.SpikeGeneratorGroup(1, indices=[0], times_ms=[1.0]))

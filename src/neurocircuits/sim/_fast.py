@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ._groups import NeuronGroup, PoissonGroup
-from ._monitors import PopulationRateMonitor, SpikeMonitor
+from ._monitors import PopulationRateMonitor, SpikeMonitor, StateMonitor
 
 _KIND = {"delta_current": 0, "exp_current": 1, "alpha_current": 2, "exp_conductance": 3}
 
@@ -52,7 +52,7 @@ def ineligible_reason(net: Any) -> str | None:
         if p.plasticity is not None:
             return f"projection {p.name!r} is plastic"
     for m in net.monitors:
-        if not isinstance(m, (SpikeMonitor, PopulationRateMonitor)):
+        if not isinstance(m, (SpikeMonitor, PopulationRateMonitor, StateMonitor)):
             return f"a {type(m).__name__} is attached"
     return None
 
@@ -341,6 +341,24 @@ class FastEngine:
             self.ch_decay, self.ch_h, self.ch_erev, self.ch_len, self.g, self.xs, self.kg, self.kx, self.buf,
             *self.pw, self.spikes, out_step, out_idx, self.x, self.gtot, self.ge, self.cond)
         return out_step[:n_out].copy(), out_idx[:n_out].copy(), int(done), int(bad)
+
+    def flush(self, step: int) -> None:
+        """Apply the arrivals of ``step`` now (idempotent: the slot is zeroed)."""
+        self.deliver(step, self.half_dt, self.v, self.ref, self.spikes, self.ch_kind, self.ch_lo, self.ch_hi,
+                     self.ch_len, self.g, self.xs, self.buf)
+
+    def read(self, group: NeuronGroup, name: str) -> torch.Tensor:
+        """Current value of a state variable of ``group`` (after :meth:`flush`)."""
+        o = self.group_offset[id(group)]
+        sl = slice(o, o + group.n)
+        if name == "v":
+            return torch.as_tensor(self.v[sl])
+        if name == "refractory_left_ms":
+            return torch.as_tensor(self.ref[sl])
+        for ch in group.channels.values():
+            if ch.tau_syn_ms and name == f"g_{ch.kind.name}_{ch.tau_syn_ms:g}":
+                return torch.as_tensor(self.g[self.chan_id[id(ch)], sl])
+        return group.state_variable(name)
 
     def sync_to_torch(self, step: int) -> None:
         """Flush the arrivals of the last step (``step - 1``) and write the state back into the groups' tensors."""

@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ._groups import NeuronGroup, PoissonGroup
-from ._monitors import PopulationRateMonitor, _Monitor
+from ._monitors import PopulationRateMonitor, StateMonitor, _Monitor
 from ._projection import GapJunction, Projection
 
 
@@ -170,17 +170,22 @@ class Network:
         from ._fast import FastEngine
 
         engine = FastEngine(self)
+        state_monitors = [m for m in self.monitors if isinstance(m, StateMonitor)]
         offsets = {id(g): int(o) for g, o in zip(self.groups, engine.offsets)}
         window = self._window_steps
         end = self.step_count + n_steps
         try:
             while self.step_count < end:
                 todo = min(window - self.step_count % window, end - self.step_count)
+                for m in state_monitors:  # stop right after the next sampled step
+                    todo = min(todo, (-self.step_count) % m.every_steps + 1)
                 step0 = self.step_count
                 steps, idx, done, bad = engine.run(step0, todo)
                 for m in self.monitors:
                     lo = offsets[id(m.group)] + m.offset
                     sel = (idx >= lo) & (idx < lo + m.n)
+                    if isinstance(m, StateMonitor):
+                        continue
                     if isinstance(m, PopulationRateMonitor):
                         m._buf[step0 - m._step0: step0 - m._step0 + done] = torch.as_tensor(
                             np.bincount(steps[sel] - step0, minlength=done)[:done], dtype=torch.float64)
@@ -191,6 +196,12 @@ class Network:
                     self._counts[self.groups.index(g)] += float(((idx >= o) & (idx < o + g.n)).sum())
                 self.step_count += done
                 bar.update(done)
+                last = self.step_count - 1
+                for m in state_monitors:
+                    if done and last % m.every_steps == 0:
+                        engine.flush(last)
+                        m._buf[m._row] = engine.read(m.group, m.variable)[m._idx]
+                        m._row += 1
                 if bad >= 0:
                     g = next(g for g in self.groups if offsets[id(g)] <= bad < offsets[id(g)] + g.n)
                     step = self.step_count
