@@ -38,7 +38,8 @@ def test_memn2n_shapes_attention_and_errors():
     net = MemN2N(12, d=8, n_hops=3, max_sentences=5, max_words=4)
     story, query = net.example_input(2)
     story[:, 3:] = 0  # two empty slots
-    logits, attn = net(story, query)
+    with torch.no_grad():
+        logits, attn = net(story, query)
     assert logits.shape == (2, 12) and attn.shape == (2, 3, 5)
     assert torch.allclose(attn.sum(-1), torch.ones(2, 3)) and float(attn[..., 3:].abs().max()) == 0.0
     with pytest.raises(ValueError, match="MemN2N expects"):

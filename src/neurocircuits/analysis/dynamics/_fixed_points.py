@@ -83,7 +83,7 @@ def _speed(g: Callable[[Tensor], Tensor], x0: Tensor, max_iter: int, tol: float)
     for _ in range(20 * max_iter):
         adam.zero_grad()
         q = 0.5 * (g(x) ** 2).sum()
-        if float(q) < 1e-6:
+        if float(q.detach()) < 1e-6:
             break
         q.backward()
         adam.step()
