@@ -20,3 +20,5 @@ from ._arithmetic import NMU as NMU
 from ._neurons import APTxLinear as APTxLinear
 from ._neurons import QuadraticLinear as QuadraticLinear
 from ._neurons import relinear_param_groups as relinear_param_groups
+from ._activations import HeLU as HeLU
+from ._activations import RationalActivation as RationalActivation
