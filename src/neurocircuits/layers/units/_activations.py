@@ -99,3 +99,37 @@ class HeLU(nn.Module):
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}"
+
+
+class PadeLinear(nn.Module):
+    """Pade neurons (PAON; Keles, Yilmaz & Tekalp 2021, "PAON: A New Neuron Model using Pade
+    Approximants"): each output is a ratio of learnable polynomials of the inputs,
+
+        y_j = (c_j + sum_{k=1..m} A_k[j] . x^k) / (1 + |sum_{k=1..n} B_k[j] . x^k|),
+
+    with elementwise powers ``x^k``; a drop-in replacement for ``nn.Linear`` (``m=1, B=0`` is
+    exactly a linear layer).
+    """
+
+    def __init__(self, in_features: int, out_features: int, m: int = 3, n: int = 2,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        if m < 1 or n < 1:
+            raise ValueError(f"polynomial degrees must be >= 1, got m={m}, n={n}.")
+        fk = {"device": device, "dtype": dtype}
+        self.in_features, self.out_features, self.m, self.n = in_features, out_features, m, n
+        bound = 1 / in_features**0.5
+        self.A = nn.Parameter(torch.empty(m, out_features, in_features, **fk).uniform_(-bound, bound) /
+                              torch.arange(1, m + 1, **fk).view(-1, 1, 1))
+        # small random denominator (|.| has zero gradient at exactly 0, so B = 0 would never move)
+        self.B = nn.Parameter(torch.empty(n, out_features, in_features, **fk).uniform_(-0.1, 0.1))
+        self.c = nn.Parameter(torch.zeros(out_features, **fk))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"PadeLinear expects [..., {self.in_features}], got {tuple(x.shape)}.")
+        k = max(self.m, self.n)
+        powers = x.unsqueeze(0) ** torch.arange(1, k + 1, device=x.device, dtype=x.dtype).view(-1, *[1] * x.dim())
+        num = torch.einsum("k...i,koi->...o", powers[: self.m], self.A) + self.c
+        den = 1 + torch.einsum("k...i,koi->...o", powers[: self.n], self.B).abs()
+        return num / den
