@@ -199,3 +199,23 @@ def test_coba_runs_in_a_sustained_regime():
     net.run(200)
     rate = o["spikes"].num_spikes / 1000 / 0.2
     assert 2.0 < rate < 60.0 and math.isfinite(float(o["neurons"].state.v.sum()))
+
+
+def test_coba_backends_agree_statistically_and_alpha_conductance_peaks_at_weight():
+    rates = []
+    for backend in ("torch", "numba"):
+        net, o = build_cuba(1000, connectivity="fixed_in_degree", model="coba", seed=3, dtype=torch.float64)
+        net.backend = backend
+        net.run(200)
+        rates.append(o["spikes"].num_spikes / 1000 / 0.2)
+    assert abs(rates[0] - rates[1]) < 0.15 * rates[0]
+    net = sim.Network(dt_ms=0.01, dtype=torch.float64)
+    src = net.add(sim.SpikeGeneratorGroup(1, indices=[0], times_ms=[0.0]))
+    tgt = net.add(sim.NeuronGroup(1, "lif", v_thresh_mv=0.0))
+    net.add(sim.Projection(src, tgt, pre=[0], post=[0], weight_ns=4.0, synapse="alpha_conductance",
+                           tau_syn_ms=3.0, e_rev_mv=0.0))
+    g = net.add(sim.StateMonitor(tgt, "g_alpha_conductance_3"))
+    v = net.add(sim.StateMonitor(tgt, "v"))
+    net.run(20.0)
+    assert g.values.max().item() == pytest.approx(4.0, rel=1e-3)
+    assert v.values.max().item() > -60.0  # an excitatory conductance depolarises
