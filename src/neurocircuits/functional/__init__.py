@@ -63,3 +63,12 @@ from .oscillators import order_parameter as order_parameter
 from .oscillators import wilson_cowan_step as wilson_cowan_step
 from .cells import ltc_unroll as ltc_unroll
 from .cells import ltc_linear_system as ltc_linear_system
+from .synapses import SYNAPSES as SYNAPSES
+from .synapses import alpha_synapse_step as alpha_synapse_step
+from .synapses import exp_synapse_step as exp_synapse_step
+from .synapses import lif_current_coupling as lif_current_coupling
+from .plasticity import STDPParams as STDPParams
+from .plasticity import TripletParams as TripletParams
+from .plasticity import hebb_step as hebb_step
+from .plasticity import oja_step as oja_step
+from .plasticity import stdp_window as stdp_window
