@@ -36,3 +36,27 @@ def test_coupling_conserves_total_activity_for_ring_and_triadic_terms():
     assert torch.allclose(c(torch.full((10,), 0.7, dtype=torch.float64)), torch.zeros(10, dtype=torch.float64))
     with pytest.raises(ValueError, match="radius"):
         RingStarCoupling(4, radius=2)
+
+
+def test_single_chialvo_map_fixed_point_to_quasiperiodic_route():
+    # b = 0.6: the fixed point loses stability near k = 0.03 to an invariant circle (Lyapunov ~ 0,
+    # no period, 0-1 test K well below the chaotic value 1).
+    from neurocircuits.analysis.dynamics import detect_period, largest_lyapunov, zero_one_test
+    from neurocircuits.functional.maps import iterate_map
+
+    def analyse(k):
+        p = ChialvoParams(b=0.6, k=k)
+        z = torch.tensor(0.5, dtype=torch.float64)
+        x = iterate_map(chialvo_map, z, ChialvoState(z.clone()), p, 2000, transient=4000)
+
+        def step(v):
+            a, s = chialvo_map(v[0], ChialvoState(v[1]), p)
+            return torch.stack([a, s.y])
+
+        lam = largest_lyapunov(step, torch.tensor([0.5, 0.5], dtype=torch.float64), 2000, transient=2000)
+        return detect_period(x.numpy(), 64, 1e-6), lam, zero_one_test(x.numpy())
+
+    period, lam, _ = analyse(0.025)
+    assert period == 1 and lam < -0.05  # stable fixed point
+    period, lam, K = analyse(0.035)
+    assert period == 0 and abs(lam) < 0.01 and K < 0.4  # quasi-periodic
