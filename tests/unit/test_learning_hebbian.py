@@ -58,3 +58,45 @@ def test_assembly_errors():
     area = Area(AssemblyConfig(n=50, k=5, p=0.2))
     with pytest.raises(KeyError, match="connect"):
         area.step({"nope": torch.ones(3, dtype=torch.bool)})
+
+
+def test_hlop_projection_reduces_forgetting_on_permuted_digits():
+    from torch import nn
+
+    from neurocircuits.data.generators import digits_split
+    from neurocircuits.learning import MLP, hlop_projections
+
+    Xtr, ytr, Xte, yte = digits_split()
+    perm = torch.randperm(64, generator=torch.Generator().manual_seed(5))  # task 2: permuted pixels
+
+    def train(model, X, y, proj=None):
+        opt = torch.optim.Adam(model.parameters(), 1e-3)
+        for _ in range(10):
+            order = torch.randperm(len(y), generator=torch.Generator().manual_seed(len(y)))
+            for i in range(0, len(y), 32):
+                idx = order[i:i + 32]
+                loss = nn.functional.cross_entropy(model(X[idx]), y[idx])
+                opt.zero_grad()
+                loss.backward()
+                if proj is not None:
+                    for lin, P in zip(model.layers, proj):
+                        lin.weight.grad = lin.weight.grad @ P
+                        lin.bias.grad = None
+                opt.step()
+
+    def acc(model, X):
+        with torch.no_grad():
+            return float((model(X).argmax(-1) == yte).float().mean())
+
+    drops, task2 = {}, {}
+    for use in (False, True):
+        torch.manual_seed(0)
+        model = MLP([64, 256, 10], "relu", seed=0)
+        train(model, Xtr, ytr)
+        before = acc(model, Xte)
+        proj = hlop_projections(model, Xtr, [20, 40], epochs=15, lr=0.01) if use else None
+        train(model, Xtr[:, perm], ytr, proj)
+        drops[use], task2[use] = before - acc(model, Xte), acc(model, Xte[:, perm])
+    assert drops[False] > 0.2  # plain training on task 2 overwrites task 1
+    assert drops[True] < 0.5 * drops[False]  # Hebbian orthogonal projection protects it (~0.07 vs ~0.29)
+    assert task2[True] > task2[False] - 0.03  # while task 2 is learned as well

@@ -30,3 +30,4 @@ from ._forward_forward import ff_layer_activations as ff_layer_activations
 from ._equilibrium import EPConfig as EPConfig
 from ._equilibrium import EquilibriumNetwork as EquilibriumNetwork
 from ._disinhibitory import DisinhibitoryHebbian as DisinhibitoryHebbian
+from ._hebbian import hlop_projections as hlop_projections

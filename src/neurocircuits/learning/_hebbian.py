@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ._base import register_rule
 
-__all__ = ["OjaSubspace", "oja_subspace_update", "principal_angles", "orthogonal_projection"]
+__all__ = ["OjaSubspace", "oja_subspace_update", "principal_angles", "orthogonal_projection", "hlop_projections"]
 
 
 def oja_subspace_update(W: Tensor, x: Tensor, lr: float) -> Tensor:
@@ -66,3 +66,28 @@ class OjaSubspace:
 
     def predict(self, model: nn.Module, x: Tensor) -> Tensor:
         return model(x)
+
+
+def hlop_projections(model: nn.Module, x: Tensor, ks: list[int], *, epochs: int = 40, lr: float = 0.005,
+                     batch_size: int = 32, seed: int = 0) -> list[Tensor]:
+    """Per-layer projections ``P_l = I - U_l^T U_l`` off the principal subspaces of each layer's input.
+
+    ``model`` is an :class:`~neurocircuits.learning.MLP`; the subspace of layer ``l``'s input (the
+    data for the first layer, ``phi(h_{l})`` after it) is extracted by Oja's subspace rule (``ks[l]``
+    components), as the lateral Hebbian circuits of HLOP do. Multiplying a later task's weight
+    gradient by ``P_l`` on the right leaves the responses to the old task's inputs (nearly) unchanged.
+    """
+    if len(ks) != len(model.layers):
+        raise ValueError(f"need one subspace size per layer ({len(model.layers)}), got {len(ks)}.")
+    with torch.no_grad():
+        nodes = model.forward_all(x)
+        inputs = [model.phi(nodes[i], i) for i in range(len(model.layers))]
+    g = torch.Generator().manual_seed(seed)
+    projections = []
+    for k, A in zip(ks, inputs):
+        W = 0.1 * torch.randn(k, A.shape[1], generator=g, dtype=A.dtype)
+        for _ in range(epochs):
+            for i in range(0, A.shape[0], batch_size):
+                W = oja_subspace_update(W, A[i:i + batch_size], lr)
+        projections.append(orthogonal_projection(W))
+    return projections
