@@ -250,7 +250,8 @@ def ltc_unroll(
     gs_all, gse_all = g.sum(dim=2), (g * p.sensory_erev).sum(dim=2)
     neg_mu_sigma = -(p.mu * p.sigma)
     wm = p.w * p.mask
-    wme = wm * p.erev
+    # [post, pre, 2]: one batched matmul gives both sum_i g_ij E_ij and sum_i g_ij per post neuron j
+    w2 = torch.stack([wm * p.erev, wm], dim=-1).transpose(0, 1)
     num_all = p.gleak * p.vleak + gse_all
     if timespans is None:
         cm_t = p.cm * float(unfolds)
@@ -264,8 +265,9 @@ def ltc_unroll(
         c = cm_t if timespans is None else cm_all[:, t]
         num0, den0 = num_all[:, t], den_all[:, t]
         for _ in range(unfolds):
-            act = torch.sigmoid(torch.addcmul(neg_mu_sigma, v.unsqueeze(-1), p.sigma))
-            v = (c * v + num0 + (act * wme).sum(dim=1)) / (den0 + (act * wm).sum(dim=1))
+            act = torch.sigmoid(torch.addcmul(neg_mu_sigma, v.unsqueeze(-1), p.sigma))  # [b, pre, post]
+            sums = torch.bmm(act.permute(2, 0, 1), w2)  # [post, b, 2]
+            v = torch.addcmul(num0 + sums[..., 0].T, c, v) / (den0 + sums[..., 1].T)
         vs.append(v)
     return torch.stack(vs, dim=1), LTCState(v)
 
