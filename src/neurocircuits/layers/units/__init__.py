@@ -23,3 +23,4 @@ from ._neurons import relinear_param_groups as relinear_param_groups
 from ._activations import HeLU as HeLU
 from ._activations import RationalActivation as RationalActivation
 from ._activations import PadeLinear as PadeLinear
+from ._precortical import PrecorticalModule as PrecorticalModule
