@@ -31,3 +31,10 @@ from .oscillators import AKOrNLayer as AKOrNLayer
 from .oscillators import KuramotoPopulation as KuramotoPopulation
 from . import reservoir as reservoir
 from .reservoir import EchoStateNetwork as EchoStateNetwork
+from .cells import BDH as BDH
+from .cells import ELM as ELM
+from .cells import ContractiveRNNAssembly as ContractiveRNNAssembly
+from .cells import FastWeightLayer as FastWeightLayer
+from .cells import WaveRNN as WaveRNN
+from .units import KAN as KAN
+from .units import KANLayer as KANLayer
