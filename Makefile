@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-core
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: demo test test-slow bench venv clean
+.PHONY: demo test test-slow test-peer bench bench-discovery bench-sim bench-snn bench-cells bench-reservoir venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,14 +21,28 @@ demo: $(STAMP)
 	$(VENV)/bin/neurocircuits discover --out reports/demo
 
 test: $(STAMP)
-	$(PY) -m pytest -m "not slow and not gpu" -q
+	$(PY) -m pytest -m "not slow and not gpu and not peer" -q
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m "slow" -q
 
-bench: $(STAMP)
-	$(PY) -m pip install -q -e ".[bench]"
-	$(PY) bench/discovery.py
+test-peer: $(STAMP)
+	$(PY) -m pytest -m "peer" -q
+
+# Each benchmark gets its own environment (.venv-bench-NAME) with its peer libraries, because the
+# peers do not all install together. torch stays pinned to the CPU wheel in each.
+BENCHES := discovery sim snn cells reservoir
+bench: $(addprefix bench-,$(BENCHES))
+
+.venv-bench-%/.installed:
+	$(PYTHON) -m venv .venv-bench-$*
+	.venv-bench-$*/bin/python -m pip install -q --upgrade pip
+	.venv-bench-$*/bin/python -m pip install -q torch==2.13.0
+	.venv-bench-$*/bin/python -m pip install -q -e ".[bench-$*]" torch==2.13.0
+	touch $@
+
+$(addprefix bench-,$(BENCHES)): bench-%: .venv-bench-%/.installed
+	.venv-bench-$*/bin/python bench/$*.py
 
 clean:
-	rm -rf $(VENV) reports build *.egg-info
+	rm -rf $(VENV) .venv-bench-* reports build *.egg-info
