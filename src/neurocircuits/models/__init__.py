@@ -34,3 +34,4 @@ from . import spiking_char_transformer as spiking_char_transformer  # noqa: F401
 from . import spiking_diffusion as spiking_diffusion  # noqa: F401
 from . import spiking_decision_transformer as spiking_decision_transformer  # noqa: F401
 from . import units as units  # noqa: F401
+from . import cells2 as cells2  # noqa: F401

@@ -25,3 +25,6 @@ from ._elm import ELM as ELM
 from ._elm import ELMLayer as ELMLayer
 from ._elm import ELMState as ELMState
 from ._bdh import BDH as BDH
+from ._ode_transformer import ODE_SOLVERS as ODE_SOLVERS
+from ._ode_transformer import ODETransformer as ODETransformer
+from ._ode_transformer import ODETransformerLayer as ODETransformerLayer

@@ -1,0 +1,23 @@
+"""More continuous-time cells and transformer-like layers (round 2 of groups 4 and 5).
+
+Neural-ODE transformer layers (Li et al. 2022, ODE Transformer): ``dx/dt = F_l(x)`` with
+``F(x) = Attn(LN x) + MLP(LN x)`` (parallel block) integrated per layer by Euler / RK2 / RK4; see
+:mod:`neurocircuits.layers.cells._ode_transformer` for the equations.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..layers.cells import ODETransformer
+from ._registry import register_model
+
+
+@register_model("ode_transformer", family="cells",
+                paper="Li et al. 2022, ODE Transformer (ACL); parallel attention+MLP block")
+def ode_transformer(vocab: int = 16, d_model: int = 32, n_heads: int = 4, d_mlp: int = 64, n_layers: int = 1,
+                    max_len: int = 64, block: str = "parallel", solver: str = "rk2", step_size: float = 1.0,
+                    device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> ODETransformer:
+    """Transformer whose layers are ODE solver steps (``solver`` in ``ODE_SOLVERS``: euler, rk2, midpoint, rk4)."""
+    return ODETransformer(vocab, d_model, n_heads, d_mlp, n_layers, max_len, block, solver, step_size,
+                          device=device, dtype=dtype)
