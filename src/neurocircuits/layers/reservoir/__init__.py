@@ -9,3 +9,7 @@ from ._esn import spectral_radius as spectral_radius
 from ._lsm import LSMConfig as LSMConfig
 from ._lsm import LiquidStateMachine as LiquidStateMachine
 from ._lsm import event_stream_dataset as event_stream_dataset
+from ._ei_adaptive import EIAdaptiveReservoir as EIAdaptiveReservoir
+from ._ei_adaptive import EIReservoirConfig as EIReservoirConfig
+from ._ei_adaptive import EIReservoirState as EIReservoirState
+from ._ei_adaptive import ei_reservoir_step as ei_reservoir_step
