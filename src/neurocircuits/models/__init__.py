@@ -35,3 +35,5 @@ from . import spiking_diffusion as spiking_diffusion  # noqa: F401
 from . import spiking_decision_transformer as spiking_decision_transformer  # noqa: F401
 from . import units as units  # noqa: F401
 from . import cells2 as cells2  # noqa: F401
+from . import units2 as units2  # noqa: F401
+from . import gain_control as gain_control  # noqa: F401
