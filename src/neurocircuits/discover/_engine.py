@@ -143,7 +143,20 @@ class PatchEngine:
         self.device = self.clean_out.device
         self._metric_cache: dict[str, float] = {}
         self.use_complement = True  # see _patch_hooks; False forces the direct einsum everywhere
+        # cut hooks (optional reader attribute ``cut_hook``): a hook that fires before the reader and
+        # through which all later computation flows. A patched forward runs the unpatched prefix at
+        # batch B and repeats the batch K times at the cut before the first patched reader.
+        self.group_cut: list[str | None] = [self._group_cut(g, points) for g in self.index.groups]
+        self.use_cut = True  # False forces the whole forward at batch K * B (the reference path)
+        self.last_cut: str | None = None  # cut hook of the last patched run (None: none used)
         self.last_modes: dict[str, str] = {}  # reader hook -> "direct" / "complement" of the last patched run
+
+    def _group_cut(self, g: ReaderGroup, points: dict[str, HookPoint]) -> str | None:
+        cuts = {self.index.graph.node(self.index.readers[r].name).attrs.get("cut_hook") for r in g.readers}
+        if len(cuts) != 1:
+            return None
+        cut = cuts.pop()
+        return cut if isinstance(cut, str) and cut in points else None
 
     # -- layout -------------------------------------------------------------------------------
     def _n_pos(self, cache: dict[str, torch.Tensor]) -> int:
@@ -289,6 +302,10 @@ class PatchEngine:
             else:
                 active.append((gi, ("direct", m_g, [], []), usel, rsel))
             needed.update(g.writers[u] for u in usel)
+        cut: str | None = None
+        if self.use_cut and k > 1 and active:
+            cut = self.group_cut[min(gi for gi, _, _, _ in active)]
+        self.last_cut = cut
         # one buffer row per writer up to the last needed one, in writer order, so that a reader's
         # writers (usually all writers before it) are a contiguous slice: no gather copies
         slot = {w: self.wlocal[w] for w in needed}
@@ -308,10 +325,14 @@ class PatchEngine:
                         "writer/reader instance (unroll recurrent steps into separate hook points)."
                     )
                 fired.add(hook)
+                kk = x.shape[0] // B  # 1 before the cut (unpatched prefix), k after it
                 for w in ws:
                     written.add(w)
-                    val = _slice_head(x, idx.writers[w].head).reshape(k, B, self.P, -1)
-                    torch.sub(val, self.abl_flat[w], out=bufs[self.wclass[w]][slot[w]])
+                    val = _slice_head(x, idx.writers[w].head).reshape(kk, B, self.P, -1)
+                    if kk == k:
+                        torch.sub(val, self.abl_flat[w], out=bufs[self.wclass[w]][slot[w]])
+                    else:
+                        bufs[self.wclass[w]][slot[w]].copy_(torch.sub(val, self.abl_flat[w]))
                 return None
 
             return fn
@@ -339,6 +360,11 @@ class PatchEngine:
                         "reader instance (unroll recurrent steps into separate hook points)."
                     )
                 fired.add(key)
+                if x.shape[0] != k * B:
+                    raise DiscoveryError(
+                        f"reader hook {g.hook!r} saw batch {x.shape[0]} instead of {k * B}: its cut_hook "
+                        f"{cut!r} did not fire before it; fix the graph's cut_hook attribute or set engine.use_cut = False."
+                    )
                 for w in writers:
                     if w not in written:
                         raise DiscoveryError(
@@ -372,6 +398,14 @@ class PatchEngine:
 
         fns: list[tuple[str, Callable[..., Any]]] = []
         self.last_modes = {idx.groups[gi].hook: plan[0] for gi, plan, _, _ in active}  # for inspection/tests
+        if cut is not None:
+            def expand(x: torch.Tensor, point: HookPoint) -> torch.Tensor:
+                if "cut" in fired:
+                    raise DiscoveryError(f"cut hook {cut!r} fired twice in one forward pass.")
+                fired.add("cut")
+                return _repeat(x, k)
+
+            fns.append((cut, expand))  # first, so that hooks on the same point see the repeated batch
         for gi, plan, usel, rsel in active:
             fns.append((idx.groups[gi].hook, reader_fn(gi, plan, usel, rsel)))
         for hook, ws in idx.writer_hooks.items():
@@ -390,8 +424,18 @@ class PatchEngine:
         mask = self._check_mask(mask)
         k = mask.shape[0]
         x = self.pairs.clean if inputs is None else inputs
-        with torch.no_grad(), hooks(self.model, self._patch_hooks(mask)):
-            out = _call(self.model, _repeat(x, k))
+        fns = self._patch_hooks(mask)
+        if not fns and self.use_cut and k > 1:  # nothing ablated: one unpatched run serves every configuration
+            with torch.no_grad():
+                out = _call(self.model, x)
+            return _repeat(out, k).reshape((k, self.B) + tuple(out.shape[1:]))
+        with torch.no_grad(), hooks(self.model, fns):
+            out = _call(self.model, x if self.last_cut is not None else _repeat(x, k))
+        if out.shape[0] != k * self.B:
+            raise DiscoveryError(
+                f"the patched forward returned batch {out.shape[0]} instead of {k * self.B}: cut hook "
+                f"{self.last_cut!r} did not fire; fix the graph's cut_hook attribute or set engine.use_cut = False."
+            )
         return out.reshape((k, self.B) + tuple(out.shape[1:]))
 
     def _check_mask(self, mask: torch.Tensor) -> torch.Tensor:

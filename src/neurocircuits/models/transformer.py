@@ -478,7 +478,13 @@ def load_with_metadata(path: str | Path, device: Any = None, dtype: Any = None) 
 
 
 def build_transformer_graph(n_layers: int, n_heads: int, has_mlp: bool, name: str = "transformer") -> CircuitGraph:
-    """The writer/reader graph of a standard pre-norm transformer (see the discovery contract)."""
+    """The writer/reader graph of a standard pre-norm transformer (see the discovery contract).
+
+    Each reader also names a ``cut_hook``: the residual-stream hook that fires before it and through
+    which all later computation flows (``blocks.{l}.hook_resid_pre`` for head inputs,
+    ``blocks.{l}.hook_resid_mid`` for MLP inputs, ``hook_resid_final`` for the logits). The patching
+    engine runs the unpatched prefix of a batched forward once and repeats the batch there.
+    """
     g = CircuitGraph(name=name, attrs={"n_layers": n_layers, "n_heads": n_heads, "has_mlp": has_mlp})
     g.add_node("embed", kind="embed", layer=-1, role="writer", hook="hook_embed")
     writers = ["embed"]
@@ -487,7 +493,8 @@ def build_transformer_graph(n_layers: int, n_heads: int, has_mlp: bool, name: st
             for inp in ("q", "k", "v"):
                 reader = f"a{layer}.h{h}.{inp}"
                 g.add_node(reader, kind="head_input", layer=layer, head=h, role="reader",
-                           hook=f"blocks.{layer}.attn.hook_{inp}_input", owner=f"a{layer}.h{h}", input=inp)
+                           hook=f"blocks.{layer}.attn.hook_{inp}_input", owner=f"a{layer}.h{h}", input=inp,
+                           cut_hook=f"blocks.{layer}.hook_resid_pre")
                 for w in writers:
                     g.add_edge(w, reader, kind=inp)
         heads = [f"a{layer}.h{h}" for h in range(n_heads)]
@@ -496,12 +503,13 @@ def build_transformer_graph(n_layers: int, n_heads: int, has_mlp: bool, name: st
         writers.extend(heads)
         if has_mlp:
             g.add_node(f"m{layer}.in", kind="mlp_input", layer=layer, role="reader",
-                       hook=f"blocks.{layer}.hook_mlp_in", owner=f"m{layer}")
+                       hook=f"blocks.{layer}.hook_mlp_in", owner=f"m{layer}", cut_hook=f"blocks.{layer}.hook_resid_mid")
             for w in writers:
                 g.add_edge(w, f"m{layer}.in", kind="mlp")
             g.add_node(f"m{layer}", kind="mlp", layer=layer, role="writer", hook=f"blocks.{layer}.hook_mlp_out")
             writers.append(f"m{layer}")
-    g.add_node("logits", kind="logits", layer=n_layers, role="reader", hook="hook_resid_final", owner=None)
+    g.add_node("logits", kind="logits", layer=n_layers, role="reader", hook="hook_resid_final", owner=None,
+               cut_hook="hook_resid_final")
     for w in writers:
         g.add_edge(w, "logits", kind="resid")
     return g

@@ -1,0 +1,114 @@
+"""Fast paths of the patching engine and the transformer give the numbers of the reference paths.
+
+Every speed-up (repeating the batch at a cut hook instead of running the unpatched prefix K times,
+the transformer's shared-norm projection of patched head inputs) is checked against the plain
+path in float64.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from neurocircuits.data.tasks import PromptPairs
+from neurocircuits.discover import METHODS, DiscoveryError, PatchEngine
+from neurocircuits.graph import CircuitGraph
+from neurocircuits.models.transformer import HookedTransformer, TransformerConfig
+
+
+def model64(**kw: object) -> HookedTransformer:
+    cfg = dict(n_layers=3, n_heads=3, d_model=24, d_head=8, d_mlp=32, d_vocab=12, n_ctx=16, init_std=0.3)
+    cfg.update(kw)
+    return HookedTransformer(TransformerConfig(**cfg), seed=3, dtype=torch.float64).eval()
+
+
+def pairs(b: int = 4, t: int = 6, vocab: int = 12, seed: int = 0) -> PromptPairs:
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s: torch.randint(0, vocab, s, generator=g)  # noqa: E731
+    return PromptPairs(r(b, t), r(b, t), r(b), r(b))
+
+
+def late_masks(engine: PatchEngine, layer_from: int, k: int = 5, p: float = 0.4, seed: int = 0) -> torch.Tensor:
+    """Random masks over the edges into readers of layer >= layer_from only."""
+    g = torch.Generator().manual_seed(seed)
+    idx = engine.index
+    late = torch.tensor([idx.graph.node(idx.readers[int(r)].name).layer >= layer_from for r in idx.edge_reader])
+    m = (torch.rand(k, idx.n_edges, engine.P, generator=g) < p).double()
+    return m * late.view(1, -1, 1).double()
+
+
+@pytest.mark.parametrize("per_position", [False, True], ids=["edges", "per_position"])
+@pytest.mark.parametrize("layer_from", [0, 1, 2, 3])
+def test_cut_hook_batch_expansion_equals_full_batch_forward(per_position: bool, layer_from: int) -> None:
+    engine = PatchEngine(model64(), pairs(), per_position=per_position, progress=False)
+    masks = late_masks(engine, layer_from)
+    masks[0] = 0.0  # one configuration with nothing ablated
+    engine.use_cut = True
+    fast = engine.patched_output(masks)
+    expected_cut = {0: "blocks.0.hook_resid_pre", 1: "blocks.1.hook_resid_pre", 2: "blocks.2.hook_resid_pre",
+                    3: "hook_resid_final"}[layer_from]
+    assert engine.last_cut == expected_cut
+    engine.use_cut = False
+    ref = engine.patched_output(masks)
+    assert engine.last_cut is None
+    assert torch.allclose(fast, ref, atol=1e-10, rtol=0)
+    assert (ref[1:] - engine.clean_out).abs().max() > 1e-4  # the patches change the output
+    assert torch.allclose(fast[0], engine.clean_out, atol=1e-12, rtol=0)
+
+
+def test_mlp_reader_cut_is_resid_mid() -> None:
+    engine = PatchEngine(model64(), pairs(), progress=False)
+    idx = engine.index
+    mask = engine.empty_mask(3)
+    mlp_edges = [e for e in range(idx.n_edges) if idx.readers[int(idx.edge_reader[e])].name == "m1.in"]
+    for i in range(3):
+        mask[i, mlp_edges[i]] = 1.0
+    fast = engine.patched_output(mask)
+    assert engine.last_cut == "blocks.1.hook_resid_mid"
+    engine.use_cut = False
+    assert torch.allclose(fast, engine.patched_output(mask), atol=1e-10, rtol=0)
+
+
+def test_all_zero_masks_use_one_unpatched_run() -> None:
+    engine = PatchEngine(model64(), pairs(), progress=False)
+    out = engine.patched_output(engine.empty_mask(4))
+    assert torch.allclose(out, engine.clean_out.expand_as(out), atol=1e-13, rtol=0)
+
+
+@pytest.mark.parametrize("method,options", [("edge_patching", {}), ("acdc", {"threshold": 0.02}),
+                                            ("node_patching", {})])
+def test_methods_give_identical_results_with_and_without_fast_paths(method: str, options: dict) -> None:
+    model, data = model64(), pairs()
+    metric = "kl_divergence" if method == "acdc" else "logit_diff"
+    fast_engine = PatchEngine(model, data, metric=metric, progress=False)
+    ref_engine = PatchEngine(model, data, metric=metric, progress=False)
+    ref_engine.use_cut = False
+    fast = METHODS.get(method)(fast_engine, **options)
+    ref = METHODS.get(method)(ref_engine, **options)
+    assert torch.allclose(fast.scores, ref.scores, atol=1e-9, rtol=0)
+    assert fast.scores.abs().max() > 1e-4
+    if ref.circuit is not None:
+        assert torch.equal(fast.circuit, ref.circuit)
+        assert 0 < int(ref.circuit.sum()) < ref.circuit.numel()  # ACDC kept some edges and removed some
+
+
+class _WrongCut(HookedTransformer):
+    """Declares a cut hook that fires AFTER the readers of layer 0: the engine must refuse it."""
+
+    def computation_graph(self) -> CircuitGraph:
+        g = super().computation_graph()
+        for node in g.nodes:
+            if node.attrs.get("cut_hook") == "blocks.0.hook_resid_pre":
+                node.attrs["cut_hook"] = "blocks.1.hook_resid_pre"
+        return g
+
+
+def test_a_cut_hook_after_its_reader_raises() -> None:
+    model = _WrongCut(model64().cfg, seed=3, dtype=torch.float64).eval()
+    engine = PatchEngine(model, pairs(), progress=False)
+    mask = engine.empty_mask(2)
+    mask[:, 0] = 1.0  # embed -> a0.h0.q
+    with pytest.raises(DiscoveryError, match="cut_hook"):
+        engine.patched_output(mask)
+    engine.use_cut = False
+    assert engine.patched_output(mask).shape[0] == 2
