@@ -24,3 +24,5 @@ from ._activations import HeLU as HeLU
 from ._activations import RationalActivation as RationalActivation
 from ._activations import PadeLinear as PadeLinear
 from ._precortical import PrecorticalModule as PrecorticalModule
+from ._multiplet import MultipletLayer as MultipletLayer
+from ._multiplet import MultipletNet as MultipletNet
