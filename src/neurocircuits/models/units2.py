@@ -4,13 +4,18 @@ Multiplet networks (Frick 2020): neurons compute weighted Lehmer means
 ``L_p(x; w) = sum w_i x_i^p / sum w_i x_i^(p-1)`` or Gini means
 ``G_{r,s} = (sum w_i x_i^r / sum w_i x_i^s)^(1/(r-s))`` of positive inputs, in groups (multiplets)
 sharing ``w``; see :mod:`neurocircuits.layers.units._multiplet`.
+
+Light differentiable logic gate networks (Petersen et al. 2022; Ruettgers et al. 2025): two-input
+gates ``g(a, b) = sum_{ij} T_ij [a=i][b=j]`` relaxed multilinearly, truth tables ``T = sigmoid(w)``
+(input-wise, 4 parameters) or ``softmax(z) @ G`` (16 gates); see
+:mod:`neurocircuits.layers.units._logic_gates`.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..layers.units import MultipletNet
+from ..layers.units import LogicGateNet, MultipletNet
 from ._registry import register_model
 
 
@@ -19,3 +24,12 @@ def multiplet_net(widths: tuple[int, ...] = (2, 4, 1), size: int = 4, mean: str 
                   device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> MultipletNet:
     """Multiplet layers (hidden widths count multiplets of ``size`` neurons) and a linear readout."""
     return MultipletNet(widths, size, mean, device=device, dtype=dtype)
+
+
+@register_model("logic_gate_net", family="units",
+                paper="Petersen et al. 2022, Deep Differentiable Logic Gate Networks; Ruettgers et al. 2025, Light DLGN")
+def logic_gate_net(in_features: int = 16, widths: tuple[int, ...] = (64, 64), classes: int = 4, tau: float = 1.0,
+                   param: str = "inputwise", seed: int = 0, device: torch.device | str | None = None,
+                   dtype: torch.dtype | None = None) -> LogicGateNet:
+    """Logic gate layers with fixed random wiring and a group-sum readout (``forward(x, hard=False)``)."""
+    return LogicGateNet(in_features, widths, classes, tau, param, seed, device=device, dtype=dtype)

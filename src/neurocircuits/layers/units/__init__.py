@@ -26,3 +26,7 @@ from ._activations import PadeLinear as PadeLinear
 from ._precortical import PrecorticalModule as PrecorticalModule
 from ._multiplet import MultipletLayer as MultipletLayer
 from ._multiplet import MultipletNet as MultipletNet
+from ._logic_gates import TRUTH_TABLES as TRUTH_TABLES
+from ._logic_gates import LogicGateLayer as LogicGateLayer
+from ._logic_gates import LogicGateNet as LogicGateNet
+from ._logic_gates import soft_gate as soft_gate
