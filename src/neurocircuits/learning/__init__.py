@@ -31,3 +31,8 @@ from ._equilibrium import EPConfig as EPConfig
 from ._equilibrium import EquilibriumNetwork as EquilibriumNetwork
 from ._disinhibitory import DisinhibitoryHebbian as DisinhibitoryHebbian
 from ._hebbian import hlop_projections as hlop_projections
+from ._three_factor import RLSState as RLSState
+from ._three_factor import force_trial as force_trial
+from ._three_factor import rls_init as rls_init
+from ._three_factor import three_factor_trial as three_factor_trial
+from ._three_factor import three_factor_update as three_factor_update
