@@ -9,13 +9,17 @@ Light differentiable logic gate networks (Petersen et al. 2022; Ruettgers et al.
 gates ``g(a, b) = sum_{ij} T_ij [a=i][b=j]`` relaxed multilinearly, truth tables ``T = sigmoid(w)``
 (input-wise, 4 parameters) or ``softmax(z) @ G`` (16 gates); see
 :mod:`neurocircuits.layers.units._logic_gates`.
+
+Functional neural networks (Heinrichs et al. 2023): weights ``beta(t) = sum_k c_k phi_k(t)`` in a
+B-spline or Fourier basis; functional convolution ``y(s) = int beta(u) x(s + u) du``; see
+:mod:`neurocircuits.layers.units._functional_layers`.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..layers.units import LogicGateNet, MultipletNet
+from ..layers.units import FunctionalCNN, LogicGateNet, MultipletNet
 from ._registry import register_model
 
 
@@ -33,3 +37,13 @@ def logic_gate_net(in_features: int = 16, widths: tuple[int, ...] = (64, 64), cl
                    dtype: torch.dtype | None = None) -> LogicGateNet:
     """Logic gate layers with fixed random wiring and a group-sum readout (``forward(x, hard=False)``)."""
     return LogicGateNet(in_features, widths, classes, tau, param, seed, device=device, dtype=dtype)
+
+
+@register_model("functional_cnn", family="units",
+                paper="Heinrichs, Heim & Weber 2023, Functional neural networks (ICML)")
+def functional_cnn(in_channels: int = 1, n_points: int = 100, classes: int = 3, channels: int = 8,
+                   kernel_points: int = 25, n_basis: int = 8, basis: str = "bspline",
+                   device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> FunctionalCNN:
+    """Functional convolution (basis-expanded kernels) -> ReLU -> max over time -> linear classifier."""
+    return FunctionalCNN(in_channels, n_points, classes, channels, kernel_points, n_basis, basis,
+                         device=device, dtype=dtype)

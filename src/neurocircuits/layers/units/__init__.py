@@ -30,3 +30,7 @@ from ._logic_gates import TRUTH_TABLES as TRUTH_TABLES
 from ._logic_gates import LogicGateLayer as LogicGateLayer
 from ._logic_gates import LogicGateNet as LogicGateNet
 from ._logic_gates import soft_gate as soft_gate
+from ._functional_layers import FUNCTION_BASES as FUNCTION_BASES
+from ._functional_layers import FunctionalCNN as FunctionalCNN
+from ._functional_layers import FunctionalConv1d as FunctionalConv1d
+from ._functional_layers import FunctionalLinear as FunctionalLinear
