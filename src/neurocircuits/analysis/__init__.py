@@ -1,2 +1,3 @@
 """neurocircuits.analysis"""
 from . import dynamics as dynamics
+from . import lyapunov_snn as lyapunov_snn
