@@ -39,3 +39,4 @@ from . import units2 as units2  # noqa: F401
 from . import gain_control as gain_control  # noqa: F401
 from . import hrsnn as hrsnn  # noqa: F401
 from . import what_when as what_when  # noqa: F401
+from . import ntm as ntm  # noqa: F401

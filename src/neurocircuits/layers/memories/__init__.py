@@ -34,3 +34,7 @@ from ._willshaw import sparse_patterns as sparse_patterns
 from ._memn2n import MemN2N as MemN2N
 from ._memn2n import encode_babi as encode_babi
 from ._memnn import MemoryNetwork as MemoryNetwork
+from ._ntm import NTMConfig as NTMConfig
+from ._ntm import NTMState as NTMState
+from ._ntm import NeuralTuringMachine as NeuralTuringMachine
+from ._ntm import ntm_address as ntm_address
