@@ -3,13 +3,17 @@
 Neural-ODE transformer layers (Li et al. 2022, ODE Transformer): ``dx/dt = F_l(x)`` with
 ``F(x) = Attn(LN x) + MLP(LN x)`` (parallel block) integrated per layer by Euler / RK2 / RK4; see
 :mod:`neurocircuits.layers.cells._ode_transformer` for the equations.
+
+Triadic modulation (Adeel et al. 2025, Beyond Attention): Q, K, V are two-point neurons,
+``Q' = Q (1 + tanh(Q * U_q[K; V]))`` and likewise for K and V, before attention; see
+:mod:`neurocircuits.layers.cells._triadic`.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..layers.cells import ODETransformer
+from ..layers.cells import ODETransformer, TriadicTransformer
 from ._registry import register_model
 
 
@@ -21,3 +25,13 @@ def ode_transformer(vocab: int = 16, d_model: int = 32, n_heads: int = 4, d_mlp:
     """Transformer whose layers are ODE solver steps (``solver`` in ``ODE_SOLVERS``: euler, rk2, midpoint, rk4)."""
     return ODETransformer(vocab, d_model, n_heads, d_mlp, n_layers, max_len, block, solver, step_size,
                           device=device, dtype=dtype)
+
+
+@register_model("triadic_transformer", family="cells",
+                paper="Adeel et al. 2025, Beyond Attention: Toward Machines with Intrinsic Higher Mental States")
+def triadic_transformer(vocab: int = 16, d_model: int = 32, n_heads: int = 2, n_layers: int = 1, d_mlp: int = 64,
+                        max_len: int = 64, modulate: bool = True, loops: int = 1,
+                        device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> TriadicTransformer:
+    """Pre-LN transformer with triadic (two-point neuron) Q/K/V modulation before attention."""
+    return TriadicTransformer(vocab, d_model, n_heads, n_layers, d_mlp, max_len, modulate, loops,
+                              device=device, dtype=dtype)

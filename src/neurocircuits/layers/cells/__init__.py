@@ -28,3 +28,6 @@ from ._bdh import BDH as BDH
 from ._ode_transformer import ODE_SOLVERS as ODE_SOLVERS
 from ._ode_transformer import ODETransformer as ODETransformer
 from ._ode_transformer import ODETransformerLayer as ODETransformerLayer
+from ._triadic import TriadicAttention as TriadicAttention
+from ._triadic import TriadicTransformer as TriadicTransformer
+from ._triadic import two_point_modulation as two_point_modulation
