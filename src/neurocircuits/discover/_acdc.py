@@ -86,6 +86,7 @@ def acdc(engine: PatchEngine, threshold: float | None = None, checkpoint: str | 
         cur = float(data["current"])
     n_forward = 0
     n_configs = 0
+    n_kept, n_tested = 0, 0
     bar = range(start, len(order))
     if engine.progress:
         from tqdm.auto import tqdm
@@ -101,7 +102,7 @@ def acdc(engine: PatchEngine, threshold: float | None = None, checkpoint: str | 
             removed.view(-1)[torch.tensor(flat, dtype=torch.long)] = True
         else:
             i = 0
-            w = window
+            w = _best_window(n_kept, n_tested, window)
             while i < len(flat):
                 chunk = flat[i:i + w]
                 base = removed.view(-1).clone()
@@ -128,8 +129,10 @@ def acdc(engine: PatchEngine, threshold: float | None = None, checkpoint: str | 
                         break
                 cur = prev
                 n_configs += len(chunk)
-                # adapt the speculation window: grow while every candidate goes, shrink after a keep
-                w = min(window, 2 * w) if j == len(chunk) else max(1, (j + 1 + w) // 2)
+                n_tested += min(j + 1, len(chunk))
+                n_kept += int(j < len(chunk))
+                # speculation window from the keep rate so far (a wasted configuration costs a forward row)
+                w = _best_window(n_kept, n_tested, window)
                 i += j + 1 if j < len(chunk) else j
         if checkpoint is not None:
             write_atomic(checkpoint, json.dumps({
@@ -139,6 +142,26 @@ def acdc(engine: PatchEngine, threshold: float | None = None, checkpoint: str | 
             }))
     return MethodOutput(scores, circuit=~removed, info={"tau": tau, "n_batched_forwards": n_forward,
                                                        "n_configs": n_configs, "distance": cur})
+
+
+def _best_window(n_kept: int, n_tested: int, window: int) -> int:
+    """Number of speculative configurations per forward that minimises the expected cost per decision.
+
+    With keep probability ``p`` (estimated from the decisions so far, prior 1 keep in 4 tests), a
+    forward of ``w`` cumulative configurations decides ``(1 - (1 - p)^w) / p`` edges on average and
+    costs about ``1 + w`` configuration-rows (the unpatched prefix, then ``w`` patched rows). Only the
+    cost changes with ``w``: the decisions are replayed exactly whatever the window.
+    """
+    p = (n_kept + 1.0) / (n_tested + 4.0)
+    best, best_cost = 1, float("inf")
+    for w in range(1, max(1, window) + 1):
+        decided = (1.0 - (1.0 - p) ** w) / p
+        cost = (1.0 + w) / decided
+        if cost < best_cost - 1e-12:
+            best, best_cost = w, cost
+        elif w > 4 * best:
+            break
+    return best
 
 
 def _unreachable(engine: PatchEngine, writer_name: str, removed: torch.Tensor) -> bool:
