@@ -112,3 +112,32 @@ def test_a_cut_hook_after_its_reader_raises() -> None:
         engine.patched_output(mask)
     engine.use_cut = False
     assert engine.patched_output(mask).shape[0] == 2
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_one_prompt_prefix_and_explicit_inputs_equal_reference(k: int) -> None:
+    """On the clean prompts the prefix runs on one prompt and the cut returns the cached clean stream;
+    with other inputs the prefix runs at batch B and is repeated. Both equal the full-batch forward."""
+    engine = PatchEngine(model64(), pairs(), progress=False)
+    masks = late_masks(engine, 1, k=k, seed=4)
+    other = pairs(seed=7).clean
+    fast_clean = engine.patched_output(masks)
+    assert engine.last_cut == "blocks.1.hook_resid_pre" and engine._last_replace
+    fast_other = engine.patched_output(masks, inputs=other)
+    assert engine._last_replace is False and (engine.last_cut is not None) == (k > 1)
+    engine.use_cut = False
+    assert torch.allclose(fast_clean, engine.patched_output(masks), atol=1e-10, rtol=0)
+    assert torch.allclose(fast_other, engine.patched_output(masks, inputs=other), atol=1e-10, rtol=0)
+    assert (fast_other - fast_clean).abs().max() > 1e-3
+
+
+def test_acdc_window_choice_does_not_change_the_circuit() -> None:
+    from neurocircuits.discover._acdc import _best_window
+
+    assert _best_window(0, 1000, 64) > 8 and _best_window(60, 100, 64) == 1 and _best_window(0, 0, 1) == 1
+    model, data = model64(), pairs()
+    outs = [METHODS.get("acdc")(PatchEngine(model, data, metric="kl_divergence", progress=False), threshold=t, window=w)
+            for t in (0.02,) for w in (1, 3, 64)]
+    for o in outs[1:]:
+        assert torch.equal(o.circuit, outs[0].circuit)
+        assert torch.allclose(o.scores, outs[0].scores, atol=1e-10, rtol=0)

@@ -149,6 +149,11 @@ class PatchEngine:
         self.group_cut: list[str | None] = [self._group_cut(g, points) for g in self.index.groups]
         self.use_cut = True  # False forces the whole forward at batch K * B (the reference path)
         self.last_cut: str | None = None  # cut hook of the last patched run (None: none used)
+        # on the clean prompts the prefix before the cut is the clean run: it runs on one prompt only
+        # and the cut hook returns the cached clean activation, repeated K times
+        self.clean_cut = {c: clean_all[c] for c in set(self.group_cut) if c is not None and c in clean_all}
+        self.group_cut = [c if c in self.clean_cut else None for c in self.group_cut]
+        self._clean_diff: list[torch.Tensor] | None = None
         self.last_modes: dict[str, str] = {}  # reader hook -> "direct" / "complement" of the last patched run
 
     def _group_cut(self, g: ReaderGroup, points: dict[str, HookPoint]) -> str | None:
@@ -262,7 +267,7 @@ class PatchEngine:
         full.index_copy_(2, torch.tensor(heads, device=x.device), d)
         return x - full
 
-    def _patch_hooks(self, mask: torch.Tensor) -> list[tuple[str, Callable[..., Any]]]:
+    def _patch_hooks(self, mask: torch.Tensor, clean_inputs: bool = False) -> list[tuple[str, Callable[..., Any]]]:
         """Hooks for one batched patched forward. Reader hooks are attached only where some edge into
         them is ablated (an unhooked reader keeps the model's fast path), and only the writers that feed
         those readers are recorded."""
@@ -303,9 +308,15 @@ class PatchEngine:
                 active.append((gi, ("direct", m_g, [], []), usel, rsel))
             needed.update(g.writers[u] for u in usel)
         cut: str | None = None
-        if self.use_cut and k > 1 and active:
+        if self.use_cut and active:
             cut = self.group_cut[min(gi for gi, _, _, _ in active)]
+        replace = cut is not None and clean_inputs  # prefix on one prompt, cut = cached clean activation
+        if cut is not None and k == 1 and not replace:
+            cut = None  # nothing to gain
         self.last_cut = cut
+        self._last_replace = replace
+        if replace and self._clean_diff is None:
+            self._clean_diff = [c - a for c, a in zip(self.clean_flat, self.abl_flat)]
         # one buffer row per writer up to the last needed one, in writer order, so that a reader's
         # writers (usually all writers before it) are a contiguous slice: no gather copies
         slot = {w: self.wlocal[w] for w in needed}
@@ -325,6 +336,11 @@ class PatchEngine:
                         "writer/reader instance (unroll recurrent steps into separate hook points)."
                     )
                 fired.add(hook)
+                if replace and "cut" not in fired:  # the one-prompt clean prefix: use the cached clean values
+                    for w in ws:
+                        written.add(w)
+                        bufs[self.wclass[w]][slot[w]].copy_(self._clean_diff[w].unsqueeze(0).expand(k, -1, -1, -1))
+                    return None
                 kk = x.shape[0] // B  # 1 before the cut (unpatched prefix), k after it
                 for w in ws:
                     written.add(w)
@@ -403,6 +419,11 @@ class PatchEngine:
                 if "cut" in fired:
                     raise DiscoveryError(f"cut hook {cut!r} fired twice in one forward pass.")
                 fired.add("cut")
+                if replace:
+                    clean = self.clean_cut[cut]
+                    if x.shape[1:] != clean.shape[1:]:
+                        raise DiscoveryError(f"cut hook {cut!r} has shape {tuple(x.shape)}, cached {tuple(clean.shape)}.")
+                    return _repeat(clean, k)
                 return _repeat(x, k)
 
             fns.append((cut, expand))  # first, so that hooks on the same point see the repeated batch
@@ -424,13 +445,14 @@ class PatchEngine:
         mask = self._check_mask(mask)
         k = mask.shape[0]
         x = self.pairs.clean if inputs is None else inputs
-        fns = self._patch_hooks(mask)
+        fns = self._patch_hooks(mask, clean_inputs=inputs is None)
         if not fns and self.use_cut and k > 1:  # nothing ablated: one unpatched run serves every configuration
             with torch.no_grad():
                 out = _call(self.model, x)
             return _repeat(out, k).reshape((k, self.B) + tuple(out.shape[1:]))
         with torch.no_grad(), hooks(self.model, fns):
-            out = _call(self.model, x if self.last_cut is not None else _repeat(x, k))
+            run = x if self.last_cut is not None else _repeat(x, k)
+            out = _call(self.model, run[:1] if self._last_replace else run)
         if out.shape[0] != k * self.B:
             raise DiscoveryError(
                 f"the patched forward returned batch {out.shape[0]} instead of {k * self.B}: cut hook "
