@@ -44,7 +44,11 @@ def test_mpr_rectifier_properties_and_firing_point():
     n = MPRLIF(3, threshold=1.0, k=4.0)
     u = torch.linspace(-0.5, 1.5, 201)
     phi = n.rectify(u)
-    assert phi.min() == 0 and phi.max() == 1
+    # the paper's phi is the identity outside [0, theta] (an earlier version clamped there, which
+    # zeroed the gradient of every neuron below 0 or above theta)
+    outside = (u < 0) | (u > 1)
+    assert torch.equal(phi[outside], u[outside])
+    assert phi[~outside].min() >= 0 and phi[~outside].max() <= 1
     assert torch.all(phi[1:] >= phi[:-1])
     assert n.rectify(torch.tensor(0.5)).item() == pytest.approx(0.5)
     # phi pushes values toward the spike levels: smaller distance to {0, 1} than u itself

@@ -7,10 +7,16 @@
   (``gamma > 0``): :meth:`MPBNLIF.fold` returns a plain :class:`LIF` with per-channel thresholds
   whose outputs are identical.
 * :class:`MPRLIF` -- soft-reset LIF with the membrane-potential rectifier (Guo et al. 2022,
-  "Reducing information loss for SNNs"): the potential is rectified before firing,
-  ``phi(u) = tanh(K (u/theta - 1/2)) / (2 tanh(K/2)) + 1/2`` on ``[0, theta]`` (clamped outside), and
-  ``s = H(phi(u) - 1/2)``, which fires at ``u >= theta/2`` like the paper's ``V_th = 0.5``; the
-  gradient flows through ``phi``, which pushes ``u`` toward the spike levels.
+  "Reducing information loss for SNNs", ECCV). With ``m = u / theta`` the rectifier is the paper's
+  piecewise map ``phi(m) = m`` for ``m < 0`` or ``m > 1`` and
+  ``phi(m) = tanh(K (m - 1/2)) / (2 tanh(K/2)) + 1/2`` on ``[0, 1]`` (continuous, monotone,
+  ``phi(1/2) = 1/2``); the neuron fires ``s = H(phi(m) - 1/2)`` (the paper's ``V_th = 0.5`` in
+  units of ``theta``) and soft-resets ``v = u - theta s / 2``. The spikes equal ``H(u - theta/2)``;
+  what changes is (i) the quantity that is quantised to a spike, ``phi(m)``, which sits closer to
+  the spike levels {0, 1} than ``m`` (lower quantisation error), and (ii) the gradient,
+  ``surrogate'(phi(m) - 1/2) phi'(m)``, which flows through ``phi`` (identity slope outside
+  ``[0, theta]``, so strongly driven or inhibited neurons still learn).
+  The rectified potential is exposed at ``hook_rectified``.
 * :func:`rmp_loss` -- RMP-Loss (Guo et al. 2023, ICCV): ``mean (u - q(u))^2`` with
   ``q(u) = theta * clip(round(u / theta), 0, 1)``, the distance of membrane potentials to the spike
   levels; :func:`quantization_error` is its L1 counterpart ``mean |u - q(u)|``.
@@ -25,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from ...functional.surrogate import spike
+from ..hooks import HookPoint
 from ._neurons import LIF, SPIKING_NEURONS, LIFState, _SpikingBase
 
 
@@ -93,29 +100,44 @@ class MPBNLIF(_SpikingBase):
 
 
 class MPRLIF(_SpikingBase):
-    """Soft-reset LIF with the membrane-potential rectifier (fires at ``u >= threshold / 2``)."""
+    """Soft-reset LIF with the membrane-potential rectifier (fires at ``u >= threshold / 2``).
+
+    Args:
+        features: neurons (int) or feature shape.
+        tau_mem_ms, dt_ms: leak ``a = exp(-dt / tau)``; ``u_t = a v_{t-1} + x_t``.
+        threshold: ``theta``, the range ``[0, theta]`` the rectifier acts on; spikes at ``theta / 2``.
+        k: the rectifier's sharpness ``K`` (larger pushes ``phi`` harder toward 0 and ``theta``).
+        surrogate, alpha: surrogate gradient of the spike of ``phi(u / theta) - 1/2``.
+    """
 
     def __init__(self, features: int | Sequence[int], tau_mem_ms: float = 10.0, dt_ms: float = 1.0, threshold: float = 1.0,
                  k: float = 4.0, surrogate: str = "atan", alpha: float | None = None) -> None:
         super().__init__(features, surrogate, alpha, False)
+        if threshold <= 0 or k <= 0:
+            raise ValueError(f"threshold and k must be positive, got threshold={threshold}, k={k}.")
         self.a, self.theta, self.k = math.exp(-dt_ms / tau_mem_ms), float(threshold), float(k)
+        self.hook_rectified = HookPoint()
 
     def rectify(self, u: Tensor) -> Tensor:
-        """``phi(u)`` in units of the threshold: monotone, ``phi(theta/2) = 1/2``, steepest at the firing point."""
-        m = torch.clamp(u / self.theta, 0.0, 1.0)
-        return torch.tanh(self.k * (m - 0.5)) / (2 * math.tanh(self.k / 2)) + 0.5
+        """``phi(u / theta)``: tanh-shaped on ``[0, theta]``, identity outside; ``phi(theta/2) = 1/2``."""
+        m = u / self.theta
+        inside = torch.tanh(self.k * (m.clamp(0.0, 1.0) - 0.5)) / (2 * math.tanh(self.k / 2)) + 0.5
+        return torch.where((m >= 0) & (m <= 1), inside, m)
 
     def forward(self, x: Tensor, state: LIFState | None = None) -> tuple[Tensor, LIFState]:
         self._check(x)
         v = state.v if state is not None else torch.zeros_like(x[0])
-        out, mem = [], []
+        out, mem, rect = [], [], []
         for t in range(x.shape[0]):
             u = self.a * v + x[t]
-            s = spike(self.rectify(u) - 0.5, self.surrogate, self.alpha)
+            r = self.rectify(u)
+            s = spike(r - 0.5, self.surrogate, self.alpha)
             v = u - 0.5 * self.theta * s.detach()
             out.append(s)
             mem.append(u)
+            rect.append(r)
         self.hook_membrane(torch.stack(mem))
+        self.hook_rectified(torch.stack(rect))
         return self.hook_spikes(torch.stack(out)), LIFState(v)
 
 
