@@ -92,3 +92,32 @@ def test_closed_gate_learns_nothing_and_shapes_are_checked():
     res = create_model("izhikevich_what_when")
     with pytest.raises(ValueError, match=r"cue must be \(batch, time, 1\)"):
         res(torch.zeros(2, 5))
+
+
+def test_attention_gate_keeps_unattended_cue_outcomes_out_of_the_readout():
+    # two cues drive different halves of the reservoir; only cue A is attended (gate open)
+    res = create_model("izhikevich_what_when", n_inputs=2)
+    cues = torch.cat([cue_input(20, T, channel=0, n_inputs=2), cue_input(20, T, channel=1, n_inputs=2)])
+    X, _ = res.run(cues, generator=torch.Generator().manual_seed(3))
+    X = X.double().numpy()
+    flat = X.reshape(-1, X.shape[2])
+    X = (X - flat.mean(0)) / flat.std(0).clip(1e-3)
+    X = np.concatenate([X, np.ones(X.shape[:2] + (1,))], 2)
+    A_tr, A_te, B_tr, B_te = X[:15], X[15:20], X[20:35], X[35:40]
+    closed = np.zeros(T)
+    rng = np.random.default_rng(4)
+    learned = {}
+    for gate_b in ("closed", "open"):
+        w = np.zeros(X.shape[2])
+        for k in range(300):
+            if k % 2 == 0:  # attended: outcome at 300 ms with p = 0.75
+                y = what_when_targets(T, 300, np.array([rng.random() < 0.75]))[0]
+                w, _ = three_factor_trial(w, A_tr[rng.integers(0, 15)], y, GATE, 0.01)
+            else:  # unattended: outcome at 150 ms on every trial
+                y = what_when_targets(T, 150, np.array([True]))[0]
+                w, _ = three_factor_trial(w, B_tr[rng.integers(0, 15)], y, GATE if gate_b == "open" else closed, 0.01)
+        learned[gate_b] = w
+    resp_B = {k: float((B_te @ w).mean(0)[140:161].mean()) for k, w in learned.items()}
+    resp_A = {k: float((A_te @ w).mean(0)[290:311].mean()) for k, w in learned.items()}
+    assert resp_B["open"] > 0.3 and resp_B["closed"] < 0.3 * resp_B["open"]
+    assert resp_A["closed"] > 0.15  # the attended association is still learned
