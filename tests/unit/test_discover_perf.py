@@ -141,3 +141,16 @@ def test_acdc_window_choice_does_not_change_the_circuit() -> None:
     for o in outs[1:]:
         assert torch.equal(o.circuit, outs[0].circuit)
         assert torch.allclose(o.scores, outs[0].scores, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("layer_from", [1, 2])
+def test_mostly_ablated_masks_take_the_complement_form_with_static_writers(layer_from: int) -> None:
+    """ACDC-like masks (most edges ablated) on late readers: the complement form with the writers
+    before the cut contracted once equals the full-batch reference."""
+    engine = PatchEngine(model64(), pairs(), progress=False)
+    masks = late_masks(engine, layer_from, k=4, p=0.9, seed=5)
+    fast = engine.patched_output(masks)
+    assert "complement" in engine.last_modes.values() and engine._last_replace
+    engine.use_cut = False
+    engine.use_complement = False
+    assert torch.allclose(fast, engine.patched_output(masks), atol=1e-10, rtol=0)

@@ -153,7 +153,7 @@ class PatchEngine:
         # and the cut hook returns the cached clean activation, repeated K times
         self.clean_cut = {c: clean_all[c] for c in set(self.group_cut) if c is not None and c in clean_all}
         self.group_cut = [c if c in self.clean_cut else None for c in self.group_cut]
-        self._clean_diff: list[torch.Tensor] | None = None
+        self._static_cache: dict[int, torch.Tensor] = {}
         self.last_modes: dict[str, str] = {}  # reader hook -> "direct" / "complement" of the last patched run
 
     def _group_cut(self, g: ReaderGroup, points: dict[str, HookPoint]) -> str | None:
@@ -315,8 +315,6 @@ class PatchEngine:
             cut = None  # nothing to gain
         self.last_cut = cut
         self._last_replace = replace
-        if replace and self._clean_diff is None:
-            self._clean_diff = [c - a for c, a in zip(self.clean_flat, self.abl_flat)]
         # one buffer row per writer up to the last needed one, in writer order, so that a reader's
         # writers (usually all writers before it) are a contiguous slice: no gather copies
         slot = {w: self.wlocal[w] for w in needed}
@@ -326,6 +324,7 @@ class PatchEngine:
         bufs = {c: torch.empty((n, k, B) + self.class_shapes[c], dtype=self.dtype, device=self.device)
                 for c, n in rows_needed.items()}
         written: set[int] = set()
+        static: set[int] = set()  # writers before the cut on the clean prompts: same difference in every configuration
         fired: set[str] = set()
 
         def writer_fn(hook: str, ws: list[int]) -> Callable[..., Any]:
@@ -336,10 +335,9 @@ class PatchEngine:
                         "writer/reader instance (unroll recurrent steps into separate hook points)."
                     )
                 fired.add(hook)
-                if replace and "cut" not in fired:  # the one-prompt clean prefix: use the cached clean values
-                    for w in ws:
-                        written.add(w)
-                        bufs[self.wclass[w]][slot[w]].copy_(self._clean_diff[w].unsqueeze(0).expand(k, -1, -1, -1))
+                if replace and "cut" not in fired:  # the one-prompt clean prefix: readers use the cached clean values
+                    written.update(ws)
+                    static.update(ws)
                     return None
                 kk = x.shape[0] // B  # 1 before the cut (unpatched prefix), k after it
                 for w in ws:
@@ -387,6 +385,8 @@ class PatchEngine:
                             f"writer {idx.writers[w].name!r} feeds reader {idx.readers[g.readers[0]].name!r} but had not "
                             "run when the reader was read; the graph's edges must follow the order of execution."
                         )
+                if any(w in static for w in writers):
+                    return self._static_reader(g, c, plan, rsel, x, writers, rows, static, bufs, k)
                 d_g = bufs[c][sel]  # (U', K, B, P, F)
                 if mode == "sparse":
                     rows_k = torch.tensor(cu, dtype=torch.long, device=x.device)
@@ -434,6 +434,60 @@ class PatchEngine:
             if mine:
                 fns.append((hook, writer_fn(hook, mine)))
         return fns
+
+    def _static_class(self, c: int) -> torch.Tensor:
+        """Clean-minus-ablation writer outputs of class ``c``, stacked in local order: (n_c, B, P, F)."""
+        if c not in self._static_cache:
+            ws = sorted((w for w in range(len(self.wclass)) if self.wclass[w] == c), key=lambda w: self.wlocal[w])
+            self._static_cache[c] = torch.stack([self.clean_flat[w] - self.abl_flat[w] for w in ws])
+        return self._static_cache[c]
+
+    def _static_reader(self, g: ReaderGroup, c: int, plan: Any, rsel: list[int], x: torch.Tensor, writers: list[int],
+                       rows: list[int], static: set[int], bufs: dict[int, torch.Tensor], k: int) -> torch.Tensor:
+        """A reader hook whose writers ran (partly) before the cut on the clean prompts: their differences
+        are the same in all K configurations, so they are contracted once from (U, B, P, F), not (U, K, B, P, F)."""
+        B = self.B
+        dev = x.device
+        pre = [i for i, w in enumerate(writers) if w in static]
+        post = [i for i, w in enumerate(writers) if w not in static]
+        S = self._static_class(c).index_select(0, torch.tensor([self.wlocal[writers[i]] for i in pre], device=dev))
+        D = bufs[c].index_select(0, torch.tensor([rows[i] for i in post], device=dev)) if post else None
+        pre_t = torch.tensor(pre, device=dev)
+        post_t = torch.tensor(post, device=dev)
+
+        def contract(m: torch.Tensor, krows: torch.Tensor | None = None) -> torch.Tensor:
+            out = torch.einsum("kurp,ubpf->kbprf", m.index_select(1, pre_t), S)
+            if D is not None:
+                d = D if krows is None else D.index_select(1, krows)
+                out = out + torch.einsum("kurp,ukbpf->kbprf", m.index_select(1, post_t), d)
+            return out
+
+        mode, m_g, cu, cr = plan
+        if mode == "sparse":
+            rows_k = torch.tensor(cu, dtype=torch.long, device=dev)
+            delta = contract(m_g, rows_k)
+            xs = x.reshape((k, B) + tuple(x.shape[1:]))
+            sub = xs.index_select(0, rows_k).reshape((len(cu) * B,) + tuple(x.shape[1:]))
+            patched = self._reader_delta_to_hook(g, rsel, delta, sub)
+            return xs.index_copy(0, rows_k, patched.reshape((len(cu), B) + tuple(x.shape[1:]))).reshape(x.shape)
+        if mode == "direct":
+            return self._reader_delta_to_hook(g, rsel, contract(m_g), x)
+        total = S.sum(0).unsqueeze(0)  # (1, B, P, F)
+        if D is not None:
+            total = total + D.sum(0)
+        total = total.expand(k, -1, -1, -1).unsqueeze(3)  # (K, B, P, 1, F)
+        if not cu:
+            delta = total.expand(-1, -1, -1, len(rsel), -1)
+        else:
+            m_full = torch.zeros((k, len(writers), len(cr), self.P), dtype=m_g.dtype, device=m_g.device)
+            m_full[:, cu] = m_g
+            kept = contract(m_full)
+            if cr == list(range(len(rsel))):
+                delta = total - kept
+            else:
+                delta = total.repeat(1, 1, 1, len(rsel), 1)
+                delta[:, :, :, cr] -= kept
+        return self._reader_delta_to_hook(g, rsel, delta, x)
 
     def patched_output(self, mask: torch.Tensor, inputs: torch.Tensor | None = None) -> torch.Tensor:
         """Outputs ``(K, B, ...)`` of K patched runs (one batched forward; no chunking).
