@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[test]"
+	# Data-only packages read by the connectome loaders (never imported): their own pins conflict
+	# with ours (graspologic wants numpy<2, flyvis torchvision), so they come without dependencies.
+	$(PY) -m pip install -q --no-deps flyvis==1.2.0 graspologic==3.4.4
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -26,8 +29,8 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -m "slow" -q
 
-test-peer: $(STAMP)
-	$(PY) -m pytest -m "peer" -q
+test-peer: .venv-bench-discovery/.installed
+	.venv-bench-discovery/bin/python -m pytest -q tests/peer
 
 # Each benchmark gets its own environment (.venv-bench-NAME) with its peer libraries, because the
 # peers do not all install together. torch stays pinned to the CPU wheel in each.

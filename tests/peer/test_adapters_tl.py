@@ -1,5 +1,5 @@
 """TLAdapter on a real TransformerLens 2.x model (peer test: runs only where transformer-lens<3 is installed,
-e.g. the bench environment: /work/venvs/bench/bin/python -m pytest -m peer tests/integration/test_adapters_tl.py).
+e.g. the bench environment: make test-peer).
 
 The default suite covers the same interop without TransformerLens through golden files
 (tests/unit/test_adapters_tl_golden.py)."""
