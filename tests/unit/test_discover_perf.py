@@ -154,3 +154,49 @@ def test_mostly_ablated_masks_take_the_complement_form_with_static_writers(layer
     engine.use_cut = False
     engine.use_complement = False
     assert torch.allclose(fast, engine.patched_output(masks), atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("variant", [dict(), dict(normalization="rms"), dict(normalization=None),
+                                     dict(n_kv_heads=1, positional="rotary", gated_mlp=True, act="silu")],
+                         ids=["ln", "rms", "none", "gqa-rotary"])
+def test_transformer_recomputes_only_patched_head_rows(variant: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Patching a few heads' q/k/v inputs: the shared-norm projection plus recomputed patched rows equals
+    normalising and projecting every per-head copy (float64), for edge patching, ACDC masks and EAP."""
+    from neurocircuits.models.transformer import Attention
+
+    model = model64(**variant)
+    engine = PatchEngine(model, pairs(), progress=False)
+    g = torch.Generator().manual_seed(9)
+    sparse = engine.empty_mask(6)
+    for i, e in enumerate(torch.randperm(engine.index.n_edges, generator=g)[:6].tolist()):
+        sparse[i, e] = 1.0  # one edge per configuration, like exact edge patching
+    dense = (torch.rand(3, engine.index.n_edges, 1, generator=g) < 0.8).double()
+    results = {}
+    for fast in (True, False):
+        monkeypatch.setattr(Attention, "fast_patched_projection", fast)
+        results[fast] = (engine.patched_output(sparse), engine.patched_output(dense),
+                         METHODS.get("eap")(engine).scores)
+    for a, b in zip(results[True], results[False]):
+        assert torch.allclose(a, b, atol=1e-10, rtol=0)
+    assert (results[False][0] - engine.clean_out).abs().max() > 1e-4
+
+
+def test_hand_hook_on_some_rows_equals_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    from neurocircuits.layers.hooks import hooks as attach
+    from neurocircuits.models.transformer import Attention
+
+    model, tokens = model64(), pairs().clean
+
+    def patch(x: torch.Tensor, point: object) -> torch.Tensor:
+        x = x.clone()
+        x[1, 2, 0] += 0.5
+        x[3, :, 2] = 0.0
+        return x
+
+    outs = []
+    for fast in (True, False):
+        monkeypatch.setattr(Attention, "fast_patched_projection", fast)
+        with torch.no_grad(), attach(model, {"blocks.1.attn.hook_k_input": patch, "blocks.2.attn.hook_v_input": patch}):
+            outs.append(model(tokens))
+    assert torch.allclose(outs[0], outs[1], atol=1e-10, rtol=0)
+    assert (outs[1] - model(tokens)).abs().max() > 1e-4

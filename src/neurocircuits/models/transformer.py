@@ -212,6 +212,8 @@ class Attention(nn.Module):
         self.hook_z = HookPoint()  # (batch, pos, head, d_head)
         self.hook_result = HookPoint()  # (batch, pos, head, d_model)
 
+    fast_patched_projection = True  # see _project; False = normalise and project every per-head copy
+
     @property
     def group_size(self) -> int:
         return self.cfg.n_heads // self.cfg.kv_heads
@@ -221,12 +223,40 @@ class Attention(nn.Module):
         return w.repeat_interleave(self.group_size, dim=dim) if w.shape[dim] != self.cfg.n_heads else w
 
     def _project(self, resid: torch.Tensor, hook: HookPoint, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """Split the residual per head, pass it through ``hook``, normalise and project."""
+        """Split the residual per head, pass it through ``hook``, normalise and project.
+
+        When a hook replaces only some (batch, pos, head) rows of the per-head copy (a patch of a few
+        heads' inputs), the other rows are normalised and projected once from the shared residual
+        and only the replaced rows are recomputed (without autograd through the hook's output;
+        ``fast_patched_projection = False`` forces the per-copy reference path).
+        """
         n_heads = self.cfg.n_heads
-        if hook._forward_hooks:  # someone reads or patches the per-head copy: materialise it
-            split = hook(resid.unsqueeze(2).expand(-1, -1, n_heads, -1))
-            return torch.einsum("bphd,hde->bphe", self.ln(split), self._per_query_head(w)) + self._per_query_head(b)
-        return self._per_query_head(torch.einsum("bpd,hde->bphe", self.ln(resid), w) + b, dim=2)
+        if not hook._forward_hooks:
+            return self._per_query_head(torch.einsum("bpd,hde->bphe", self.ln(resid), w) + b, dim=2)
+        shared = resid.unsqueeze(2).expand(-1, -1, n_heads, -1)
+        split = hook(shared)  # someone reads or patches the per-head copy
+        if split is shared:
+            return self._per_query_head(torch.einsum("bpd,hde->bphe", self.ln(resid), w) + b, dim=2)
+        w_q, b_q = self._per_query_head(w), self._per_query_head(b)
+        if (not self.fast_patched_projection or split.shape != shared.shape
+                or (torch.is_grad_enabled() and split.requires_grad)):
+            return torch.einsum("bphd,hde->bphe", self.ln(split), w_q) + b_q
+        changed = (split != shared).any(-1)  # (batch, pos, head)
+        rows = changed.nonzero(as_tuple=True)
+        n_changed = rows[0].numel()
+        if 2 * n_changed > changed.numel():
+            return torch.einsum("bphd,hde->bphe", self.ln(split), w_q) + b_q
+        out = self._per_query_head(torch.einsum("bpd,hde->bphe", self.ln(resid), w) + b, dim=2)
+        if n_changed == 0:
+            return out
+        normed = self.ln(split[rows])  # (M, d_model): LayerNorm/RMSNorm act on each row alone
+        heads = rows[2]
+        new = torch.empty(n_changed, w_q.shape[-1], dtype=out.dtype, device=out.device)
+        for h in torch.unique(heads).tolist():
+            sel = (heads == h).nonzero().flatten()
+            new[sel] = torch.addmm(b_q[h], normed.index_select(0, sel), w_q[h])
+        out.index_put_(rows, new)
+        return out
 
     def forward(self, resid: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
         q = self.hook_q(self._project(resid, self.hook_q_input, self.W_Q, self.b_Q))
