@@ -7,13 +7,16 @@ Neural-ODE transformer layers (Li et al. 2022, ODE Transformer): ``dx/dt = F_l(x
 Triadic modulation (Adeel et al. 2025, Beyond Attention): Q, K, V are two-point neurons,
 ``Q' = Q (1 + tanh(Q * U_q[K; V]))`` and likewise for K and V, before attention; see
 :mod:`neurocircuits.layers.cells._triadic`.
+
+LIMe (Gerasimov et al. 2025): head ``h`` of layer ``l`` reads K/V from
+``sum_j softmax(r_{l,h})_j x_j`` over all earlier residuals; see :mod:`neurocircuits.layers.cells._lime`.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..layers.cells import ODETransformer, TriadicTransformer
+from ..layers.cells import LIMeTransformer, ODETransformer, TriadicTransformer
 from ._registry import register_model
 
 
@@ -35,3 +38,13 @@ def triadic_transformer(vocab: int = 16, d_model: int = 32, n_heads: int = 2, n_
     """Pre-LN transformer with triadic (two-point neuron) Q/K/V modulation before attention."""
     return TriadicTransformer(vocab, d_model, n_heads, n_layers, d_mlp, max_len, modulate, loops,
                               device=device, dtype=dtype)
+
+
+@register_model("lime_transformer", family="cells",
+                paper="Gerasimov et al. 2025, You Do Not Fully Utilize Transformer's Representation Capacity (LIMe)")
+def lime_transformer(vocab: int = 16, d_model: int = 32, n_heads: int = 4, n_layers: int = 2, d_mlp: int = 64,
+                     max_len: int = 64, lime: bool = True, router_init: float = 4.0,
+                     device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> LIMeTransformer:
+    """Causal LM whose heads read keys/values from a routed mixture of all earlier residual streams."""
+    return LIMeTransformer(vocab, d_model, n_heads, n_layers, d_mlp, max_len, lime, router_init,
+                           device=device, dtype=dtype)

@@ -31,3 +31,5 @@ from ._ode_transformer import ODETransformerLayer as ODETransformerLayer
 from ._triadic import TriadicAttention as TriadicAttention
 from ._triadic import TriadicTransformer as TriadicTransformer
 from ._triadic import two_point_modulation as two_point_modulation
+from ._lime import LIMeBlock as LIMeBlock
+from ._lime import LIMeTransformer as LIMeTransformer
