@@ -263,9 +263,9 @@ class PatchEngine:
         heads = [g.heads[i] for i in rsel]
         if heads == list(range(x.shape[2])):
             return x - d
-        full = torch.zeros_like(x)
-        full.index_copy_(2, torch.tensor(heads, device=x.device), d)
-        return x - full
+        out = x.clone()  # x - d on the patched heads (x + (-d) is exactly x - d), x elsewhere
+        out.index_add_(2, torch.tensor(heads, device=x.device), d, alpha=-1)
+        return out
 
     def _patch_hooks(self, mask: torch.Tensor, clean_inputs: bool = False) -> list[tuple[str, Callable[..., Any]]]:
         """Hooks for one batched patched forward. Reader hooks are attached only where some edge into
