@@ -10,13 +10,17 @@ Triadic modulation (Adeel et al. 2025, Beyond Attention): Q, K, V are two-point 
 
 LIMe (Gerasimov et al. 2025): head ``h`` of layer ``l`` reads K/V from
 ``sum_j softmax(r_{l,h})_j x_j`` over all earlier residuals; see :mod:`neurocircuits.layers.cells._lime`.
+
+Distributed Neural Architectures (Cowsik et al. 2025): per step a router picks the top-k modules
+of a pool of attention and MLP modules for every token, ``x <- x + sum_{i in S} p_i M_i(LN x)``;
+see :mod:`neurocircuits.layers.cells._dna`.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..layers.cells import LIMeTransformer, ODETransformer, TriadicTransformer
+from ..layers.cells import DNA, LIMeTransformer, ODETransformer, TriadicTransformer
 from ._registry import register_model
 
 
@@ -48,3 +52,11 @@ def lime_transformer(vocab: int = 16, d_model: int = 32, n_heads: int = 4, n_lay
     """Causal LM whose heads read keys/values from a routed mixture of all earlier residual streams."""
     return LIMeTransformer(vocab, d_model, n_heads, n_layers, d_mlp, max_len, lime, router_init,
                            device=device, dtype=dtype)
+
+
+@register_model("dna", family="cells", paper="Cowsik, Nebabu, Qi & Ganguli 2025, Towards Distributed Neural Architectures")
+def dna(vocab: int = 16, d_model: int = 32, n_heads: int = 2, d_mlp: int = 64, max_len: int = 64, n_attention: int = 4,
+        n_mlp: int = 4, steps: int = 4, top_k: int = 1, device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None) -> DNA:
+    """Causal LM over a pool of attention/MLP modules with learned per-token top-k routing."""
+    return DNA(vocab, d_model, n_heads, d_mlp, max_len, n_attention, n_mlp, steps, top_k, device=device, dtype=dtype)

@@ -33,3 +33,5 @@ from ._triadic import TriadicTransformer as TriadicTransformer
 from ._triadic import two_point_modulation as two_point_modulation
 from ._lime import LIMeBlock as LIMeBlock
 from ._lime import LIMeTransformer as LIMeTransformer
+from ._dna import DNA as DNA
+from ._dna import path_statistics as path_statistics
