@@ -14,13 +14,17 @@ LIMe (Gerasimov et al. 2025): head ``h`` of layer ``l`` reads K/V from
 Distributed Neural Architectures (Cowsik et al. 2025): per step a router picks the top-k modules
 of a pool of attention and MLP modules for every token, ``x <- x + sum_{i in S} p_i M_i(LN x)``;
 see :mod:`neurocircuits.layers.cells._dna`.
+
+BriLLM (Zhao et al. 2025): tokens are graph nodes, edge ``u -> v`` has ``(W_uv, b_uv)``; the signal
+``e`` flows along the sequence and the next token is the node receiving the largest energy
+``||GELU(W_{x_t v} e_t + b_{x_t v})||``; see :mod:`neurocircuits.layers.cells._brillm`.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..layers.cells import DNA, LIMeTransformer, ODETransformer, TriadicTransformer
+from ..layers.cells import DNA, BriLLM, LIMeTransformer, ODETransformer, TriadicTransformer
 from ._registry import register_model
 
 
@@ -60,3 +64,10 @@ def dna(vocab: int = 16, d_model: int = 32, n_heads: int = 2, d_mlp: int = 64, m
         dtype: torch.dtype | None = None) -> DNA:
     """Causal LM over a pool of attention/MLP modules with learned per-token top-k routing."""
     return DNA(vocab, d_model, n_heads, d_mlp, max_len, n_attention, n_mlp, steps, top_k, device=device, dtype=dtype)
+
+
+@register_model("brillm", family="cells", paper="Zhao et al. 2025, BriLLM: Brain-inspired Large Language Model")
+def brillm(vocab: int = 8, d: int = 8, temperature: float = 0.25, device: torch.device | str | None = None,
+           dtype: torch.dtype | None = None) -> BriLLM:
+    """Signal-flow graph LM: next token by maximal signal energy over the token graph's edges."""
+    return BriLLM(vocab, d, temperature, device=device, dtype=dtype)

@@ -35,3 +35,4 @@ from ._lime import LIMeBlock as LIMeBlock
 from ._lime import LIMeTransformer as LIMeTransformer
 from ._dna import DNA as DNA
 from ._dna import path_statistics as path_statistics
+from ._brillm import BriLLM as BriLLM
