@@ -10,6 +10,13 @@ points can be patched without model-specific code. K ablation configurations (ma
 writer differences of the current run are kept in one buffer ``(n_writers, K, B, P, F)`` and each
 reader hook applies one einsum with its ``(K, U, R, P)`` slice of the masks. K is chunked so that a
 forward stays within a memory budget.
+
+Readers may name a ``cut_hook`` (node attribute): a hook point that fires before the reader and
+through which all later computation flows (for the transformer, the residual stream entering the
+reader's block). A patched forward then runs the unpatched prefix once, on one clean prompt, and the
+cut hook returns the cached clean activation repeated K times; writers that ran before the cut have
+the same difference in every configuration and are contracted once. ``use_cut = False`` forces the
+full K * B forward (the reference path; both agree to rounding, see tests/unit/test_discover_perf.py).
 """
 
 from __future__ import annotations
