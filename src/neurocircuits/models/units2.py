@@ -13,13 +13,17 @@ gates ``g(a, b) = sum_{ij} T_ij [a=i][b=j]`` relaxed multilinearly, truth tables
 Functional neural networks (Heinrichs et al. 2023): weights ``beta(t) = sum_k c_k phi_k(t)`` in a
 B-spline or Fourier basis; functional convolution ``y(s) = int beta(u) x(s + u) du``; see
 :mod:`neurocircuits.layers.units._functional_layers`.
+
+Neural module networks with learned internals (Andreas et al. 2016; Pahuja et al. 2019): modules
+``m_k = sum_j softmax(alpha_k)_j p_j`` over arithmetic primitives, token-to-module selection
+``softmax(E[o])``; see :mod:`neurocircuits.layers.units._nmn`.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..layers.units import FunctionalCNN, LogicGateNet, MultipletNet
+from ..layers.units import FunctionalCNN, LogicGateNet, MultipletNet, NMNArithmetic
 from ._registry import register_model
 
 
@@ -47,3 +51,11 @@ def functional_cnn(in_channels: int = 1, n_points: int = 100, classes: int = 3, 
     """Functional convolution (basis-expanded kernels) -> ReLU -> max over time -> linear classifier."""
     return FunctionalCNN(in_channels, n_points, classes, channels, kernel_points, n_basis, basis,
                          device=device, dtype=dtype)
+
+
+@register_model("nmn_arithmetic", family="units",
+                paper="Andreas et al. 2016, Neural Module Networks; Pahuja et al. 2019, structure learning for NMNs")
+def nmn_arithmetic(n_op_tokens: int = 4, n_modules: int = 4, device: torch.device | str | None = None,
+                   dtype: torch.dtype | None = None) -> NMNArithmetic:
+    """Arithmetic-program executor with learned module internals and learned module selection."""
+    return NMNArithmetic(n_op_tokens, n_modules, device=device, dtype=dtype)

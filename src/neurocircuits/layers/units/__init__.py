@@ -34,3 +34,5 @@ from ._functional_layers import FUNCTION_BASES as FUNCTION_BASES
 from ._functional_layers import FunctionalCNN as FunctionalCNN
 from ._functional_layers import FunctionalConv1d as FunctionalConv1d
 from ._functional_layers import FunctionalLinear as FunctionalLinear
+from ._nmn import PRIMITIVES as PRIMITIVES
+from ._nmn import NMNArithmetic as NMNArithmetic
