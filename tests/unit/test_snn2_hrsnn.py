@@ -99,3 +99,19 @@ def test_ridge_readout_recovers_linear_map():
     w_true = torch.randn(5, 2, generator=g, dtype=torch.float64)
     w, c = fit_ridge_readout(x, x @ w_true + 0.5, ridge=1e-10)
     assert torch.allclose(w, w_true, atol=1e-6) and torch.allclose(c, torch.full((2,), 0.5, dtype=torch.float64), atol=1e-6)
+
+
+def test_lyapunov_noise_prune_reaches_target_exponent_at_requested_sparsity():
+    from neurocircuits.analysis.lyapunov_snn import lyapunov_noise_prune
+
+    dense = HRSNN(n_neurons=80, gain=8.0, connectivity=0.3, dtype=torch.float64)
+    kw = {"n_steps": 250, "batch": 4}
+    pruned, info = lyapunov_noise_prune(dense, 0.5, target_exponent=-0.008, n_bisect=8, lyap_kw=kw)
+    assert info["exponent"] <= -0.008
+    assert 0 < info["gain"] < 8.0
+    nz = int((dense.W != 0).sum())
+    assert int((pruned.W != 0).sum()) == round(0.5 * nz)
+    # the bisection stops at the edge: a 20% larger gain crosses the target
+    louder = dense.with_recurrent_weights(pruned.W * 1.2)
+    assert hrsnn_lyapunov(louder, **kw).exponent > -0.008
+    assert torch.equal(dense.tau_mem_ms, pruned.tau_mem_ms) and torch.equal(dense.W_in, pruned.W_in)
