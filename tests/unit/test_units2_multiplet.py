@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neurocircuits.layers.units import MultipletLayer, MultipletNet
+from neurocircuits.layers.units import MultipletLayer
 from neurocircuits.models import create_model
 
 D = torch.float64
