@@ -37,7 +37,7 @@ def copy_bit_errors(logits: Tensor, targets: Tensor) -> Tensor:
 
 
 @register_model("ntm", family="memories", paper="Graves, Wayne & Danihelka 2014, Neural Turing Machines (arXiv:1410.5401)")
-def ntm(n_bits: int = 6, controller_size: int = 64, memory_slots: int = 32, memory_width: int = 12,
+def ntm(n_bits: int = 6, controller_size: int = 100, memory_slots: int = 32, memory_width: int = 20,
         device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> NeuralTuringMachine:
     """NTM sized for the ``n_bits`` copy task (one read head, one write head)."""
     cfg = NTMConfig(n_inputs=n_bits + 1, n_outputs=n_bits, controller_size=controller_size,
