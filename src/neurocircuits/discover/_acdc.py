@@ -64,7 +64,7 @@ def acdc(engine: PatchEngine, threshold: float | None = None, checkpoint: str | 
     tau = 0.01 * d_abl if threshold is None else float(threshold)
     if tau < 0:
         raise DiscoveryError(f"ACDC threshold tau must be >= 0, got {tau}.")
-    window = engine.n_configs_per_chunk if window is None else max(1, int(window))
+    window = engine.n_patch_configs_per_chunk if window is None else max(1, int(window))
     order = sorted(range(len(idx.readers)), reverse=True)
     removed = torch.zeros(E, P, dtype=torch.bool)
     scores = torch.zeros(E, P, dtype=torch.float64)

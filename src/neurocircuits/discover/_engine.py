@@ -154,6 +154,7 @@ class PatchEngine:
         # through which all later computation flows. A patched forward runs the unpatched prefix at
         # batch B and repeats the batch K times at the cut before the first patched reader.
         self.group_cut: list[str | None] = [self._group_cut(g, points) for g in self.index.groups]
+        self.cpu_rows_per_forward = 1536  # measured: 2-3x faster than one huge batch on CPU (0 = no cap)
         self.use_cut = True  # False forces the whole forward at batch K * B (the reference path)
         self.last_cut: str | None = None  # cut hook of the last patched run (None: none used)
         # on the clean prompts the prefix before the cut is the clean run: it runs on one prompt only
@@ -248,6 +249,15 @@ class PatchEngine:
     @property
     def n_configs_per_chunk(self) -> int:
         return max(1, int(self.memory_bytes // max(self.bytes_per_config, 1.0)))
+
+    @property
+    def n_patch_configs_per_chunk(self) -> int:
+        """Configurations per patched forward: the memory chunk, and on CPU at most ``cpu_rows_per_forward``
+        (batch x positions) rows, since large batches run slower per row there (cache misses)."""
+        n = self.n_configs_per_chunk
+        if self.device.type == "cpu" and self.cpu_rows_per_forward:
+            n = min(n, max(1, int(self.cpu_rows_per_forward) // max(1, self.B * self.n_pos)))
+        return n
 
     @property
     def n_mask_edges(self) -> int:
@@ -547,7 +557,7 @@ class PatchEngine:
             if n is None:
                 raise DiscoveryError("run_masks with a mask function needs n (the number of configurations).")
             total, get = n, masks
-        chunk = self.n_configs_per_chunk
+        chunk = self.n_patch_configs_per_chunk
         starts = range(0, total, chunk)
         values = []
         bar = _progress(starts, desc, self.progress and len(starts) > 1)
