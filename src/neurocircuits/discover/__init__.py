@@ -1,4 +1,6 @@
-"""Circuit discovery on any model that declares its computation graph (the discovery contract).
+"""Circuit discovery on any model that declares its computation graph (the discovery contract,
+written out in ``docs/discovery_contract.md``: writer nodes that add into a stream, reader nodes
+whose input is a constant plus the sum of their writers, each naming its hook point).
 
 Example:
     >>> from neurocircuits import discover
