@@ -9,6 +9,7 @@ from neurocircuits.sim import build_cuba
 @pytest.mark.gpu
 def test_cuba_on_cuda_matches_cpu_in_float64():
     if not torch.cuda.is_available():
+        # Justified skip: a `gpu`-marked test, deselected by default, for machines with CUDA.
         pytest.skip("no CUDA device")
     rates = []
     for device in ("cpu", "cuda"):
