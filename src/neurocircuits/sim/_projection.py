@@ -29,17 +29,22 @@ from ._connect import (
 from ._groups import NeuronGroup, Subgroup, resolve
 
 
+_PAIR = plast.STDPParams()
+_TRIPLET = plast.TripletParams()
+
+
 @dataclass(frozen=True)
 class STDP:
     """Pair-based STDP option for a projection (weights in the projection's weight unit)."""
 
-    tau_plus_ms: float = 20.0
-    tau_minus_ms: float = 20.0
-    a_plus: float = 0.01
-    a_minus: float = 0.0105
-    w_min: float = 0.0
-    w_max: float = 1.0
-    rule: str = "additive"
+    # Defaults come from functional.plasticity.STDPParams, the single source of the rule's numbers.
+    tau_plus_ms: float = _PAIR.tau_plus_ms
+    tau_minus_ms: float = _PAIR.tau_minus_ms
+    a_plus: float = _PAIR.a_plus
+    a_minus: float = _PAIR.a_minus
+    w_min: float = _PAIR.w_min
+    w_max: float = _PAIR.w_max
+    rule: str = _PAIR.rule
 
     def __post_init__(self) -> None:
         if self.rule not in ("additive", "multiplicative"):
@@ -54,16 +59,17 @@ class STDP:
 class TripletSTDP:
     """Triplet STDP option (Pfister & Gerstner 2006, all-to-all); see ``functional.plasticity``."""
 
-    tau_plus_ms: float = 16.8
-    tau_minus_ms: float = 33.7
-    tau_x_ms: float = 101.0
-    tau_y_ms: float = 125.0
-    a2_plus: float = 5e-10
-    a3_plus: float = 6.2e-3
-    a2_minus: float = 7e-3
-    a3_minus: float = 2.3e-4
-    w_min: float = 0.0
-    w_max: float = 1.0
+    # Defaults come from functional.plasticity.TripletParams (Pfister & Gerstner 2006 fit).
+    tau_plus_ms: float = _TRIPLET.tau_plus_ms
+    tau_minus_ms: float = _TRIPLET.tau_minus_ms
+    tau_x_ms: float = _TRIPLET.tau_x_ms
+    tau_y_ms: float = _TRIPLET.tau_y_ms
+    a2_plus: float = _TRIPLET.a2_plus
+    a3_plus: float = _TRIPLET.a3_plus
+    a2_minus: float = _TRIPLET.a2_minus
+    a3_minus: float = _TRIPLET.a3_minus
+    w_min: float = _TRIPLET.w_min
+    w_max: float = _TRIPLET.w_max
 
 
 def _rows(indptr: Tensor, idx: Tensor, degree: int | None) -> Tensor:
