@@ -87,6 +87,21 @@ def _as_pairs(clean: np.ndarray, corrupt: np.ndarray, answer: np.ndarray, wrong:
     return PromptPairs(t(clean), t(corrupt), t(answer), t(wrong))
 
 
+def _pairs_from_samples(sample: Callable[[np.random.Generator], tuple[Any, Any, Any, Any]], n: int,
+                        seed: int) -> PromptPairs:
+    """Stack ``n`` draws of ``sample(rng) -> (clean, corrupt, answer, wrong)`` into :class:`PromptPairs`."""
+    _check_n(n)
+    rng = np.random.default_rng(seed)
+    clean, corrupt, answer, wrong = zip(*(sample(rng) for _ in range(n)))
+    return _as_pairs(np.stack(clean), np.stack(corrupt), np.array(answer), np.array(wrong))
+
+
+def _empty_batch(n: int, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Zero tokens and all-``IGNORE`` targets of shape (n, seq_len), to be filled by a task's generator."""
+    _check_n(n)
+    return np.zeros((n, seq_len), dtype=np.int64), np.full((n, seq_len), IGNORE, dtype=np.int64)
+
+
 def _as_batch(tokens: np.ndarray, targets: np.ndarray) -> TrainingBatch:
     return TrainingBatch(torch.as_tensor(tokens, dtype=torch.long), torch.as_tensor(targets, dtype=torch.long))
 

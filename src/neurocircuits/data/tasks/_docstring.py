@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import IGNORE, Task, TrainingBatch, _as_batch, _as_pairs, _check_n, register_task
+from ._base import Task, TrainingBatch, _as_batch, _empty_batch, _pairs_from_samples, register_task
 from ._pairs import PromptPairs
 
 _SYNTAX = ["<pad>", "def", "(", ")", ":", '"""', ":param", "\\n"]
@@ -76,18 +76,12 @@ class DocstringTask(Task):
         return seq, corrupt, int(args[n_doc]), int(other[n_doc])
 
     def make_pairs(self, n: int, seed: int = 0) -> PromptPairs:
-        _check_n(n)
-        rng = np.random.default_rng(seed)
-        rows = [self._sample(rng) for _ in range(n)]
-        return _as_pairs(np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows]),
-                         np.array([r[2] for r in rows]), np.array([r[3] for r in rows]))
+        return _pairs_from_samples(self._sample, n, seed)
 
     def training_batch(self, n: int, seed: int = 0) -> TrainingBatch:
         """Clean prompts; every ``:param`` (the final one included) targets the argument it documents."""
-        _check_n(n)
+        tokens, targets = _empty_batch(n, self.seq_len)
         rng = np.random.default_rng(seed)
-        tokens = np.zeros((n, self.seq_len), dtype=np.int64)
-        targets = np.full((n, self.seq_len), IGNORE, dtype=np.int64)
         param = self._id[":param"]
         for i in range(n):
             seq, _, _, _ = self._sample(rng)

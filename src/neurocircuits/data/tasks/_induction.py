@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import IGNORE, Task, TrainingBatch, _as_batch, _as_pairs, _check_n, register_task
+from ._base import Task, TrainingBatch, _as_batch, _empty_batch, _pairs_from_samples, register_task
 from ._pairs import PromptPairs
 
 BOS = 0
@@ -67,21 +67,17 @@ class InductionTask(Task):
         return seq, corrupt, offset, seg_len, k, int(segment[k])
 
     def make_pairs(self, n: int, seed: int = 0) -> PromptPairs:
-        _check_n(n)
-        rng = np.random.default_rng(seed)
-        clean, corrupt, answer, wrong = [], [], [], []
-        for _ in range(n):
+        def pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int, int]:
             seq, cor, _, _, _, ans = self._sample(rng)
             absent = np.setdiff1d(np.arange(1, self.d_vocab), np.concatenate([seq, cor]))
-            clean.append(seq), corrupt.append(cor), answer.append(ans), wrong.append(int(rng.choice(absent)))
-        return _as_pairs(np.stack(clean), np.stack(corrupt), np.array(answer), np.array(wrong))
+            return seq, cor, ans, int(rng.choice(absent))  # the wrong answer: a token in neither prompt
+
+        return _pairs_from_samples(pair, n, seed)
 
     def training_batch(self, n: int, seed: int = 0) -> TrainingBatch:
         """Clean sequences; targets at every position of the repeat (each predicts the next segment token)."""
-        _check_n(n)
+        tokens, targets = _empty_batch(n, self.seq_len)
         rng = np.random.default_rng(seed)
-        tokens = np.zeros((n, self.seq_len), dtype=np.int64)
-        targets = np.full((n, self.seq_len), IGNORE, dtype=np.int64)
         for i in range(n):
             seq, _, offset, seg_len, k, ans = self._sample(rng)
             tokens[i] = seq

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import IGNORE, Task, TrainingBatch, _as_batch, _as_pairs, _check_n, register_task
+from ._base import Task, TrainingBatch, _as_batch, _empty_batch, _pairs_from_samples, register_task
 from ._pairs import PromptPairs
 
 _WORDS = ["When", "and", "went", "to", "the", ",", "gave", "a"]
@@ -73,18 +73,12 @@ class IOITask(Task):
         return seq, corrupt, io, s
 
     def make_pairs(self, n: int, seed: int = 0) -> PromptPairs:
-        _check_n(n)
-        rng = np.random.default_rng(seed)
-        rows = [self._sample(rng) for _ in range(n)]
-        return _as_pairs(np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows]),
-                         np.array([r[2] for r in rows]), np.array([r[3] for r in rows]))
+        return _pairs_from_samples(self._sample, n, seed)
 
     def training_batch(self, n: int, seed: int = 0) -> TrainingBatch:
         """Clean prompts; the only target is the indirect object at the last position."""
-        _check_n(n)
+        tokens, targets = _empty_batch(n, self.seq_len)
         rng = np.random.default_rng(seed)
-        tokens = np.zeros((n, self.seq_len), dtype=np.int64)
-        targets = np.full((n, self.seq_len), IGNORE, dtype=np.int64)
         for i in range(n):
             seq, _, io, _ = self._sample(rng)
             tokens[i], targets[i, -1] = seq, io
