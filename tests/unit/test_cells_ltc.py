@@ -194,3 +194,33 @@ def test_linear_system_coefficients_reproduce_the_ltc_exactly():
             v = (v + h * b) / (1 + h * a)
         outs.append(m.map_outputs(v))
     torch.testing.assert_close(torch.stack(outs, dim=1), y, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("with_timespans", [False, True])
+def test_fused_unroll_gradients_equal_autograd_through_the_step_loop(with_timespans):
+    """The hand-written backward of the fused semi-implicit unroll gives autograd's gradients of the
+    plain :func:`ltc_step` loop for every parameter, the input and the initial state."""
+    torch.manual_seed(4)
+    m = models.create_model("ncp_ltc", in_features=2, inter=5, command=3, motor=2, unfolds=3, dtype=torch.float64)
+    x = torch.randn(3, 7, 2, dtype=torch.float64, requires_grad=True)
+    v0 = torch.randn(3, m.units, dtype=torch.float64, requires_grad=True)
+    ts = torch.rand(3, 7, dtype=torch.float64) + 0.5 if with_timespans else None
+    w_out = torch.randn(3, 7, 2, dtype=torch.float64)
+
+    def grads(loss: torch.Tensor) -> list[torch.Tensor]:
+        leaves = [x, v0, *m.parameters()]
+        return list(torch.autograd.grad(loss, leaves, allow_unused=True))
+
+    y, st = m(x, LTCState(v0), timespans=ts)
+    fused = grads((y * w_out).sum() + st.v.square().sum())
+    p, xm = m.params(), m.map_inputs(x)
+    state, outs = LTCState(v0), []
+    for t in range(x.shape[1]):
+        _, state = ltc_step(xm[:, t], state, p, dt=1.0 if ts is None else ts[:, t], unfolds=m.unfolds, eps=m.eps)
+        outs.append(m.map_outputs(state.v))
+    ref = grads((torch.stack(outs, dim=1) * w_out).sum() + state.v.square().sum())
+    for a, b in zip(fused, ref):
+        if b is None:
+            assert a is None or not a.any()
+        else:
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
