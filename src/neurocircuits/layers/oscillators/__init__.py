@@ -13,3 +13,8 @@ from ._binding import bind_objects as bind_objects
 from ._binding import cluster_oscillators as cluster_oscillators
 from ._map_networks import RingStarCoupling as RingStarCoupling
 from ._map_networks import simulate_map_network as simulate_map_network
+from ._map_chain import COEXISTENCE_CHAIN as COEXISTENCE_CHAIN
+from ._map_chain import MAP_NEURONS as MAP_NEURONS
+from ._map_chain import HeterogeneousMapChain as HeterogeneousMapChain
+from ._map_chain import MapChainConfig as MapChainConfig
+from ._map_chain import MapChainState as MapChainState
