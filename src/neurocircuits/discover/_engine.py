@@ -21,6 +21,7 @@ full K * B forward (the reference path; both agree to rounding, see tests/unit/t
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Callable
@@ -110,6 +111,7 @@ class PatchEngine:
         self.index: GraphIndex = build_index(model.computation_graph())
         self.B = int(pairs.clean.shape[0])
         points = hook_points(model)
+        self.points = points  # walked once; every patched run reuses the table
         needed = {w.hook for w in self.index.writers} | {g.hook for g in self.index.groups}
         missing = sorted(needed - set(points))
         if missing:
@@ -162,6 +164,15 @@ class PatchEngine:
         self.clean_cut = {c: clean_all[c] for c in set(self.group_cut) if c is not None and c in clean_all}
         self.group_cut = [c if c in self.clean_cut else None for c in self.group_cut]
         self._static_cache: dict[int, torch.Tensor] = {}
+        # models with ``output_positions(positions)`` (a context manager) may skip the positions of
+        # their last layer that the metric does not read; only metrics declaring positions="answer"
+        # allow it, and only inside run_masks / reader_grads (patched_output stays complete)
+        answer_pos = getattr(pairs, "answer_pos", -1)
+        self.trim_positions: tuple[int, ...] | None = None
+        if (METRICS.meta(metric).get("positions") == "answer" and isinstance(answer_pos, int)
+                and callable(getattr(model, "output_positions", None))):
+            self.trim_positions = (int(answer_pos),)
+        self.use_output_positions = True  # False forces complete outputs (the reference path)
         self.last_modes: dict[str, str] = {}  # reader hook -> "direct" / "complement" of the last patched run
 
     def _group_cut(self, g: ReaderGroup, points: dict[str, HookPoint]) -> str | None:
@@ -506,22 +517,29 @@ class PatchEngine:
                 delta[:, :, :, cr] -= kept
         return self._reader_delta_to_hook(g, rsel, delta, x)
 
-    def patched_output(self, mask: torch.Tensor, inputs: torch.Tensor | None = None) -> torch.Tensor:
+    def _positions(self, trim: bool) -> contextlib.AbstractContextManager[Any]:
+        if not trim or self.trim_positions is None or not self.use_output_positions:
+            return contextlib.nullcontext()
+        return self.model.output_positions(self.trim_positions)  # type: ignore[operator]
+
+    def patched_output(self, mask: torch.Tensor, inputs: torch.Tensor | None = None, trim: bool = False) -> torch.Tensor:
         """Outputs ``(K, B, ...)`` of K patched runs (one batched forward; no chunking).
 
         Args:
             mask: (K, n_edges, P) with 1 where an edge is ablated (fractions interpolate).
             inputs: model inputs (default: the clean prompts).
+            trim: let the model compute only the positions the metric reads (``output_positions``);
+                the other positions of the output are then meaningless.
         """
         mask = self._check_mask(mask)
         k = mask.shape[0]
         x = self.pairs.clean if inputs is None else inputs
         fns = self._patch_hooks(mask, clean_inputs=inputs is None)
         if not fns and self.use_cut and k > 1:  # nothing ablated: one unpatched run serves every configuration
-            with torch.no_grad():
+            with torch.no_grad(), self._positions(trim):
                 out = _call(self.model, x)
             return _repeat(out, k).reshape((k, self.B) + tuple(out.shape[1:]))
-        with torch.no_grad(), hooks(self.model, fns):
+        with torch.no_grad(), hooks(self.model, fns, points=self.points), self._positions(trim):
             run = x if self.last_cut is not None else _repeat(x, k)
             out = _call(self.model, run[:1] if self._last_replace else run)
         if out.shape[0] != k * self.B:
@@ -563,7 +581,7 @@ class PatchEngine:
         bar = _progress(starts, desc, self.progress and len(starts) > 1)
         for a in bar:
             b = min(a + chunk, total)
-            out = self.patched_output(get(a, b))
+            out = self.patched_output(get(a, b), trim=True)
             values.append(self.metric(out))
         return torch.cat(values) if values else torch.zeros(0)
 
@@ -670,7 +688,7 @@ class PatchEngine:
         if writer_patch is not None:
             for hook in idx.writer_hooks:
                 fns.append((hook, (lambda h: lambda x, point: writer_patch(h, x, k, rows))(hook)))
-        with torch.enable_grad(), hooks(self.model, fns):
+        with torch.enable_grad(), hooks(self.model, fns, points=self.points), self._positions(True):
             out = _call(self.model, _repeat(pairs.clean, k))
             out = out.reshape((k, b) + tuple(out.shape[1:]))
             total = self.metric_fn(out, pairs, clean_out).sum() * (b / self.B)

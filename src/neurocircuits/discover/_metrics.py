@@ -4,7 +4,9 @@ A metric maps a stack of K model outputs ``(K, batch, ...)`` (logits ``(K, batch
 language models, ``(K, batch, classes)`` for classifiers) to K numbers, one per ablation
 configuration, averaged over the batch. ``meta(kind=...)`` says whether larger means "more of the
 behaviour" (``"score"``: logit difference, probability, accuracy) or "further from the full model"
-(``"distance"``: KL divergence to the clean output distribution).
+(``"distance"``: KL divergence to the clean output distribution). ``meta(positions="answer")``
+says the metric reads the output at ``pairs.answer_pos`` only, so models that can skip the other
+positions of their last layer (``model.output_positions``) may do so.
 
 An ablation source gives, for every writer hook, the activation that replaces a writer's output on
 an ablated edge: the corrupted run (default), the dataset mean, zeros or a resampled clean batch.
@@ -37,14 +39,14 @@ def _gather(logits: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return logits.gather(-1, idx.view(1, -1, 1).expand(logits.shape[0], -1, 1)).squeeze(-1)
 
 
-@METRICS.register("logit_diff", kind="score", differentiable=True,
+@METRICS.register("logit_diff", kind="score", differentiable=True, positions="answer",
                   doc="logit[answer] - logit[wrong] at answer_pos, batch mean")
 def logit_diff(out: torch.Tensor, pairs: Any, clean_out: torch.Tensor) -> torch.Tensor:
     logits = answer_logits(out, pairs.answer_pos)
     return (_gather(logits, pairs.answer) - _gather(logits, pairs.wrong)).mean(dim=1)
 
 
-@METRICS.register("kl_divergence", kind="distance", differentiable=True,
+@METRICS.register("kl_divergence", kind="distance", differentiable=True, positions="answer",
                   doc="KL(clean || patched) of the output distribution at answer_pos, batch mean")
 def kl_divergence(out: torch.Tensor, pairs: Any, clean_out: torch.Tensor) -> torch.Tensor:
     logp = F.log_softmax(answer_logits(out, pairs.answer_pos), dim=-1)
@@ -52,12 +54,12 @@ def kl_divergence(out: torch.Tensor, pairs: Any, clean_out: torch.Tensor) -> tor
     return (logq.exp() * (logq - logp)).sum(-1).mean(dim=1)
 
 
-@METRICS.register("prob", kind="score", differentiable=True, doc="softmax probability of the answer, batch mean")
+@METRICS.register("prob", kind="score", differentiable=True, positions="answer", doc="softmax probability of the answer, batch mean")
 def prob(out: torch.Tensor, pairs: Any, clean_out: torch.Tensor) -> torch.Tensor:
     return _gather(F.softmax(answer_logits(out, pairs.answer_pos), dim=-1), pairs.answer).mean(dim=1)
 
 
-@METRICS.register("accuracy", kind="score", differentiable=False,
+@METRICS.register("accuracy", kind="score", differentiable=False, positions="answer",
                   doc="fraction of prompts whose top prediction is the answer")
 def accuracy(out: torch.Tensor, pairs: Any, clean_out: torch.Tensor) -> torch.Tensor:
     logits = answer_logits(out, pairs.answer_pos)

@@ -59,14 +59,22 @@ class UnknownHookPointError(KeyError):
 def hooks(
     model: nn.Module,
     fwd: Mapping[str, HookFn | Sequence[HookFn]] | Sequence[tuple[str, HookFn]] = (),
+    points: Mapping[str, HookPoint] | None = None,
 ) -> Iterator[nn.Module]:
     """Attach forward hooks by hook-point name for the duration of a ``with`` block.
+
+    Args:
+        model: the model whose hook points are hooked.
+        fwd: hook-point name -> hook function(s), or (name, function) pairs.
+        points: ``hook_points(model)`` computed earlier (saves walking every module on each call,
+            e.g. in a loop of patched runs); default: computed now.
 
     Example:
         >>> with hooks(model, {"blocks.0.attn.hook_result": zero_head_0}):
         ...     logits = model(tokens)
     """
-    points = hook_points(model)
+    if points is None:
+        points = hook_points(model)
     pairs = list(fwd.items()) if isinstance(fwd, Mapping) else list(fwd)
     handles = []
     try:

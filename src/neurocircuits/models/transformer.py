@@ -29,9 +29,10 @@ outputs of the upstream writers (embedding, heads, MLPs) plus the constant biase
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,18 @@ class _Norm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.w
 
 
+def _hook_trimmed(point: HookPoint, x: torch.Tensor, keep: torch.Tensor | None, dim: int, full: int) -> torch.Tensor:
+    """Call ``point`` on ``x``; with ``keep`` (the positions computed along ``dim``, see
+    :meth:`HookedTransformer.output_positions`) hooks see a full-size tensor, zeros elsewhere."""
+    if keep is None:
+        return point(x)
+    if not point._forward_hooks:
+        return x
+    shape = list(x.shape)
+    shape[dim] = full
+    return point(x.new_zeros(shape).index_copy(dim, keep, x)).index_select(dim, keep)
+
+
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     half = x.shape[-1] // 2
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
@@ -222,19 +235,28 @@ class Attention(nn.Module):
         """Repeat key/value tensors so that query head ``h`` uses group ``h // group_size``."""
         return w.repeat_interleave(self.group_size, dim=dim) if w.shape[dim] != self.cfg.n_heads else w
 
-    def _project(self, resid: torch.Tensor, hook: HookPoint, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    def _project(self, resid: torch.Tensor, hook: HookPoint, w: torch.Tensor, b: torch.Tensor,
+                 keep: torch.Tensor | None = None) -> torch.Tensor:
         """Split the residual per head, pass it through ``hook``, normalise and project.
 
         When a hook replaces only some (batch, pos, head) rows of the per-head copy (a patch of a few
         heads' inputs), the other rows are normalised and projected once from the shared residual
         and only the replaced rows are recomputed (without autograd through the hook's output;
-        ``fast_patched_projection = False`` forces the per-copy reference path).
+        ``fast_patched_projection = False`` forces the per-copy reference path). With ``keep`` (a
+        position index) only those positions are projected; the hook still sees every position.
         """
         n_heads = self.cfg.n_heads
         if not hook._forward_hooks:
+            if keep is not None:
+                resid = resid.index_select(1, keep)
             return self._per_query_head(torch.einsum("bpd,hde->bphe", self.ln(resid), w) + b, dim=2)
         shared = resid.unsqueeze(2).expand(-1, -1, n_heads, -1)
         split = hook(shared)  # someone reads or patches the per-head copy
+        if keep is not None:
+            same = split is shared
+            resid = resid.index_select(1, keep)
+            shared = resid.unsqueeze(2).expand(-1, -1, n_heads, -1)
+            split = shared if same else split.index_select(1, keep)
         if split is shared:
             return self._per_query_head(torch.einsum("bpd,hde->bphe", self.ln(resid), w) + b, dim=2)
         w_q, b_q = self._per_query_head(w), self._per_query_head(b)
@@ -258,22 +280,28 @@ class Attention(nn.Module):
         out.index_put_(rows, new)
         return out
 
-    def forward(self, resid: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
-        q = self.hook_q(self._project(resid, self.hook_q_input, self.W_Q, self.b_Q))
+    def forward(self, resid: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None,
+                keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Attention output (batch, pos, d_model); with ``keep`` only the query positions ``keep``
+        (batch, len(keep), d_model), keys and values at every position."""
+        n_pos = resid.shape[1]
+        q = _hook_trimmed(self.hook_q, self._project(resid, self.hook_q_input, self.W_Q, self.b_Q, keep), keep, 1, n_pos)
         k = self.hook_k(self._project(resid, self.hook_k_input, self.W_K, self.b_K))
         v = self.hook_v(self._project(resid, self.hook_v_input, self.W_V, self.b_V))
         if rotary is not None:
             cos, sin = rotary  # (pos, d_head)
             cos, sin = cos[:, None, :], sin[:, None, :]
-            q = q * cos + _rotate_half(q) * sin
+            q_cos, q_sin = (cos, sin) if keep is None else (cos.index_select(0, keep), sin.index_select(0, keep))
+            q = q * q_cos + _rotate_half(q) * q_sin
             k = k * cos + _rotate_half(k) * sin
-        n_pos = resid.shape[1]
         scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(self.cfg.d_head)
         mask = torch.ones(n_pos, n_pos, dtype=torch.bool, device=resid.device).triu(1)
-        scores = self.hook_attn_scores(scores.masked_fill(mask, float("-inf")))
-        pattern = self.hook_pattern(torch.softmax(scores, dim=-1))
-        z = self.hook_z(torch.einsum("bhqk,bkhe->bqhe", pattern, v))
-        result = self.hook_result(torch.einsum("bqhe,hed->bqhd", z, self.W_O))
+        if keep is not None:
+            mask = mask.index_select(0, keep)
+        scores = _hook_trimmed(self.hook_attn_scores, scores.masked_fill(mask, float("-inf")), keep, 2, n_pos)
+        pattern = _hook_trimmed(self.hook_pattern, torch.softmax(scores, dim=-1), keep, 2, n_pos)
+        z = _hook_trimmed(self.hook_z, torch.einsum("bhqk,bkhe->bqhe", pattern, v), keep, 1, n_pos)
+        result = _hook_trimmed(self.hook_result, torch.einsum("bqhe,hed->bqhd", z, self.W_O), keep, 1, n_pos)
         return result.sum(dim=2) + self.b_O
 
 
@@ -293,12 +321,12 @@ class MLP(nn.Module):
         self.hook_pre = HookPoint()  # (batch, pos, d_mlp)
         self.hook_post = HookPoint()  # (batch, pos, d_mlp)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None, n_pos: int = 0) -> torch.Tensor:
         x = self.ln(x)
         act = ACTIVATIONS[self.act_name]
-        pre = self.hook_pre(x @ self.W_in + self.b_in)
+        pre = _hook_trimmed(self.hook_pre, x @ self.W_in + self.b_in, keep, 1, n_pos)
         post = act(x @ self.W_gate) * pre if self.W_gate is not None else act(pre)
-        return self.hook_post(post) @ self.W_out + self.b_out
+        return _hook_trimmed(self.hook_post, post, keep, 1, n_pos) @ self.W_out + self.b_out
 
 
 class Block(nn.Module):
@@ -316,12 +344,18 @@ class Block(nn.Module):
             self.hook_mlp_out = HookPoint()
         self.hook_resid_post = HookPoint()
 
-    def forward(self, x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None,
+                keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Block output; with ``keep`` (a position index) only those positions (see
+        :meth:`HookedTransformer.output_positions`)."""
         x = self.hook_resid_pre(x)
-        x = self.hook_resid_mid(x + self.hook_attn_out(self.attn(x, rotary)))
+        n = x.shape[1]
+        attn = _hook_trimmed(self.hook_attn_out, self.attn(x, rotary, keep), keep, 1, n)
+        x = _hook_trimmed(self.hook_resid_mid, (x if keep is None else x.index_select(1, keep)) + attn, keep, 1, n)
         if self.mlp is not None:
-            x = x + self.hook_mlp_out(self.mlp(self.hook_mlp_in(x)))
-        return self.hook_resid_post(x)
+            mlp_in = _hook_trimmed(self.hook_mlp_in, x, keep, 1, n)
+            x = x + _hook_trimmed(self.hook_mlp_out, self.mlp(mlp_in, keep, n), keep, 1, n)
+        return _hook_trimmed(self.hook_resid_post, x, keep, 1, n)
 
 
 class HookedTransformer(nn.Module):
@@ -358,6 +392,7 @@ class HookedTransformer(nn.Module):
         self.hook_pos_embed = HookPoint()
         self.hook_embed = HookPoint()
         self.hook_resid_final = HookPoint()
+        self._positions: tuple[int, ...] | None = None  # see output_positions
         self.reset_parameters(seed)
         name_hook_points(self)
 
@@ -441,10 +476,35 @@ class HookedTransformer(nn.Module):
         tokens = self.check_tokens(tokens)
         x = self.embed(tokens)
         rotary = self._rotary(tokens.shape[1])
-        for block in self.blocks:
-            x = block(x, rotary)
-        x = self.hook_resid_final(x)
-        return self.ln_final(x) @ self.W_U + self.b_U
+        keep = None
+        n_pos = tokens.shape[1]
+        if self._positions is not None:
+            keep = torch.tensor(sorted({p % n_pos for p in self._positions}), dtype=torch.long, device=x.device)
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            x = block(x, rotary, keep if i == last else None)
+        x = _hook_trimmed(self.hook_resid_final, x, keep, 1, n_pos)
+        logits = self.ln_final(x) @ self.W_U + self.b_U
+        if keep is None:
+            return logits
+        return logits.new_zeros((logits.shape[0], n_pos, logits.shape[-1])).index_copy(1, keep, logits)
+
+    @contextlib.contextmanager
+    def output_positions(self, positions: Sequence[int] | None) -> Iterator[None]:
+        """Within the block, only the logits at ``positions`` need to be right (a discovery speed-up).
+
+        The last block then computes queries, attention outputs, its MLP and the unembedding at
+        those positions only (keys and values at every position, which is all later positions
+        need from earlier ones); the other positions of the output, and of the last block's hook
+        tensors from ``hook_q`` on, hold zeros. Hooks still see full-size tensors. Discovery uses
+        this for metrics that read the answer position only.
+        """
+        previous = self._positions
+        self._positions = None if positions is None else tuple(int(p) for p in positions)
+        try:
+            yield
+        finally:
+            self._positions = previous
 
     def run_with_cache(self, tokens: torch.Tensor, names: Sequence[str] | None = None,
                        detach: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -33,6 +33,9 @@ or pass one you already hold.
 
 from __future__ import annotations
 
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -146,11 +149,16 @@ class TLAdapter(nn.Module):
             for target in targets:
                 _attach(self, target, HookPoint())
             self._bridged[tl_name] = targets
-        name_hook_points(self)
+        self._points = name_hook_points(self)
         modules = dict(self.named_modules())
         for tl_name, targets in self._bridged.items():
             points = [modules[t] for t in targets]
             tl_model.add_perma_hook(tl_name, _bridge(points))
+        self.fast_forward = True  # False: always run TransformerLens's own forward
+        self._fast_config = _fast_unsupported(tl_model)
+        self._fast = _FastTL(tl_model, self._points)
+        self._unfired = sorted(set(self._points) - self._fast.fires)
+        self._positions: tuple[int, ...] | None = None
 
     # -- discovery contract ---------------------------------------------------------------------
     @property
@@ -175,16 +183,222 @@ class TLAdapter(nn.Module):
         return g
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Logits (batch, pos, d_vocab) of the wrapped model."""
+        """Logits (batch, pos, d_vocab) of the wrapped model.
+
+        Runs :class:`_FastTL` (the same computation on the same parameters, one projection per
+        head instead of TransformerLens's broadcast products) when :attr:`fast_forward` is on and
+        :meth:`fast_path_reason` is ``None``; otherwise ``tl_model(tokens)``.
+        """
         if not isinstance(tokens, torch.Tensor) or tokens.ndim != 2 or tokens.dtype != torch.long:
             raise TLAdapterError(
                 f"TLAdapter.forward takes (batch, pos) long token ids, got "
                 f"{getattr(tokens, 'dtype', type(tokens).__name__)} of shape {tuple(getattr(tokens, 'shape', ()))}."
             )
+        if self.fast_forward and self.fast_path_reason() is None:
+            return self._fast(tokens, self._positions)
         return self.tl(tokens, return_type="logits")
+
+    def fast_path_reason(self) -> str | None:
+        """Why :meth:`forward` would call TransformerLens itself (``None``: the fast path runs).
+
+        The fast path needs a supported config (LayerNorm, learned absolute positions, causal
+        attention, plain MLP) and no hooks except the adapter's bridges: a hook added on the
+        TransformerLens model, or on an adapter hook point the fast path does not call (the layer
+        norms' ``hook_scale``/``hook_normalized``), sends the forward through TransformerLens.
+        """
+        if self._fast_config is not None:
+            return self._fast_config
+        for name, point in self.tl.hook_dict.items():
+            allowed = 1 if name in self._bridged else 0
+            if len(point._forward_hooks) > allowed or point._backward_hooks or point._forward_pre_hooks:
+                return f"TransformerLens hook point {name!r} has hooks of its own"
+        for name in self._unfired:
+            if self._points[name]._forward_hooks:
+                return f"adapter hook point {name!r} is hooked and only TransformerLens calls it"
+        return None
+
+    @contextlib.contextmanager
+    def output_positions(self, positions: Sequence[int] | None) -> Iterator[None]:
+        """Within the block, only the logits at ``positions`` need to be right (discovery speed-up).
+
+        The last block then computes queries, attention outputs, its MLP and the unembedding at
+        those positions only (keys and values at every position); every other position of the
+        output, and of the last block's hook tensors after ``hook_k``/``hook_v``, holds zeros.
+        Hooks there still see full-size tensors. The TransformerLens fallback computes everything.
+        """
+        previous = self._positions
+        self._positions = None if positions is None else tuple(int(p) for p in positions)
+        try:
+            yield
+        finally:
+            self._positions = previous
 
     def initial_state(self, batch: int) -> None:
         return None
+
+
+_FAST_ACTS = ("gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "relu", "silu")
+
+
+def _fast_unsupported(tl_model: Any) -> str | None:
+    """Why the config cannot take the fast path (``None`` when it can)."""
+    cfg = tl_model.cfg
+    checks = [
+        (cfg.normalization_type == "LN", f"normalization_type={cfg.normalization_type!r}"),
+        (cfg.positional_embedding_type == "standard", f"positional_embedding_type={cfg.positional_embedding_type!r}"),
+        (cfg.attention_dir == "causal", f"attention_dir={cfg.attention_dir!r}"),
+        (not getattr(cfg, "use_normalization_before_and_after", False), "use_normalization_before_and_after"),
+        (not getattr(cfg, "use_qk_norm", False), "use_qk_norm"),
+        (not getattr(cfg, "use_attn_in", False), "use_attn_in"),
+        (getattr(cfg, "attn_scores_soft_cap", -1.0) <= 0, "attn_scores_soft_cap"),
+        (getattr(cfg, "n_key_value_heads", None) in (None, cfg.n_heads), "grouped-query attention"),
+        (not getattr(cfg, "gated_mlp", False), "gated_mlp"),
+        (not getattr(cfg, "num_experts", None), "mixture of experts"),
+        (not getattr(cfg, "load_in_4bit", False), "load_in_4bit"),
+        (getattr(cfg, "attn_types", None) is None, "local attention (attn_types)"),
+        (not getattr(cfg, "post_embedding_ln", False), "post_embedding_ln"),
+        (cfg.dtype in (torch.float32, torch.float64), f"dtype {cfg.dtype}"),
+        (cfg.attn_only or cfg.act_fn in _FAST_ACTS, f"act_fn={cfg.act_fn!r}"),
+        (getattr(tl_model, "tokenizer", None) is None or getattr(tl_model.tokenizer, "padding_side", "right") != "left",
+         "a left-padding tokenizer (attention masks)"),
+    ]
+    bad = [why for ok, why in checks if not ok]
+    return f"unsupported config for the fast path: {', '.join(bad)}" if bad else None
+
+
+def _ln(x: torch.Tensor, ln: nn.Module) -> torch.Tensor:
+    """TransformerLens ``LayerNorm.forward`` without its hook points (same operations)."""
+    x = x - x.mean(-1, keepdim=True)
+    scale = (x.pow(2).mean(-1, keepdim=True) + ln.eps).sqrt()
+    return (x / scale) * ln.w + ln.b
+
+
+def _addmm(b: torch.Tensor, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """TransformerLens ``batch_addmm``: ``x @ w + b`` over the last dimension."""
+    return torch.addmm(b, x.reshape(-1, x.shape[-1]), w).view(x.shape[:-1] + (w.shape[-1],))
+
+
+class _FastTL:
+    """The forward pass of a TransformerLens ``HookedTransformer`` computed on its own parameters.
+
+    Same operations as TransformerLens, except (i) each head's output ``z_h W_O^h`` is one batched
+    matrix product instead of a broadcast product summed over ``d_head`` (which materialises a
+    (batch, pos, head, d_head, d_model) tensor: two thirds of TransformerLens's forward time), and
+    (ii) the layer norm and projection of the per-head q/k/v input copies run once on the shared
+    residual stream, plus once per row that a hook changed. Logits agree with TransformerLens to
+    float rounding (tests/peer/test_adapters_tl.py). Only the adapter's bridged hook points in
+    :attr:`fires` are called (each with the tensor TransformerLens would give it).
+    """
+
+    def __init__(self, tl_model: Any, points: dict[str, HookPoint]) -> None:
+        self.tl = tl_model
+        self.points = points
+        n = tl_model.cfg.n_layers
+        names = ["hook_tok_embed", "hook_pos_embed", "hook_embed", "hook_resid_final"]
+        for layer in range(n):
+            b = f"blocks.{layer}"
+            names += [f"{b}.hook_resid_pre", f"{b}.hook_attn_out", f"{b}.hook_resid_post"]
+            names += [f"{b}.attn.hook_{x}" for x in ("q_input", "k_input", "v_input", "q", "k", "v", "attn_scores",
+                                                      "pattern", "z", "result")]
+            if not tl_model.cfg.attn_only:
+                names += [f"{b}.hook_resid_mid", f"{b}.hook_mlp_in", f"{b}.hook_mlp_out", f"{b}.mlp.hook_pre",
+                          f"{b}.mlp.hook_post"]
+        self.fires = {x for x in names if x in points}
+
+    def _call(self, name: str, x: torch.Tensor, keep: torch.Tensor | None = None, dim: int = 1,
+              full: int = 0) -> torch.Tensor:
+        """Run hook point ``name`` on ``x``; with ``keep`` (trimmed positions along ``dim``) the hook
+        sees a full-size tensor with zeros at the positions that were not computed."""
+        point = self.points.get(name)
+        if point is None or not point._forward_hooks:
+            return x
+        if keep is None:
+            return point(x)
+        shape = list(x.shape)
+        shape[dim] = full
+        padded = x.new_zeros(shape).index_copy(dim, keep, x)
+        return point(padded).index_select(dim, keep)
+
+    def _project(self, resid: torch.Tensor, name: str, ln: nn.Module, w: torch.Tensor, b: torch.Tensor,
+                 keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-head copies of ``resid`` through hook ``name``, layer norm, projection (b, pos, head, d_head)."""
+        n_heads = w.shape[0]
+        point = self.points.get(name)
+        shared = resid.unsqueeze(2).expand(-1, -1, n_heads, -1)
+        split = point(shared) if point is not None and point._forward_hooks else shared
+        same = split is shared
+        if keep is not None:
+            resid = resid.index_select(1, keep)
+            shared = resid.unsqueeze(2).expand(-1, -1, n_heads, -1)
+            split = shared if same else split.index_select(1, keep)
+        if same:
+            return torch.einsum("bpd,hde->bphe", _ln(resid, ln), w) + b
+        if split.shape != shared.shape or (torch.is_grad_enabled() and split.requires_grad):
+            return torch.einsum("bphd,hde->bphe", _ln(split, ln), w) + b
+        changed = (split != shared).any(-1)  # (batch, pos, head)
+        rows = changed.nonzero(as_tuple=True)
+        n_changed = rows[0].numel()
+        if 2 * n_changed > changed.numel():
+            return torch.einsum("bphd,hde->bphe", _ln(split, ln), w) + b
+        out = torch.einsum("bpd,hde->bphe", _ln(resid, ln), w) + b
+        if n_changed == 0:
+            return out
+        normed = _ln(split[rows], ln)  # (M, d_model): the norm acts on each row alone
+        heads = rows[2]
+        new = torch.empty(n_changed, w.shape[-1], dtype=out.dtype, device=out.device)
+        for h in torch.unique(heads).tolist():
+            sel = (heads == h).nonzero().flatten()
+            new[sel] = torch.addmm(b[h], normed.index_select(0, sel), w[h])
+        out.index_put_(rows, new)
+        return out
+
+    def __call__(self, tokens: torch.Tensor, positions: tuple[int, ...] | None = None) -> torch.Tensor:
+        tl, c = self.tl, self._call
+        cfg = tl.cfg
+        n_pos = tokens.shape[1]
+        if n_pos > cfg.n_ctx:
+            raise TLAdapterError(f"sequence length {n_pos} exceeds the model's n_ctx={cfg.n_ctx}.")
+        keep = None
+        if positions is not None:
+            keep = torch.tensor(sorted({p % n_pos for p in positions}), dtype=torch.long, device=tokens.device)
+        tokens = tokens.to(tl.embed.W_E.device)
+        x = c("hook_tok_embed", tl.embed.W_E[tokens])
+        pos = tl.pos_embed.W_pos[:n_pos].unsqueeze(0).expand(tokens.shape[0], -1, -1)
+        x = c("hook_embed", x + c("hook_pos_embed", pos))
+        last = cfg.n_layers - 1
+        causal = torch.ones(n_pos, n_pos, dtype=torch.bool, device=x.device).tril()
+        for layer, blk in enumerate(tl.blocks):
+            b, attn = f"blocks.{layer}", blk.attn
+            kp = keep if layer == last else None  # positions this block must compute (None: all)
+            x = c(f"{b}.hook_resid_pre", x)
+            q = c(f"{b}.attn.hook_q", self._project(x, f"{b}.attn.hook_q_input", blk.ln1, attn.W_Q, attn.b_Q, kp),
+                  kp, 1, n_pos)
+            k = c(f"{b}.attn.hook_k", self._project(x, f"{b}.attn.hook_k_input", blk.ln1, attn.W_K, attn.b_K))
+            v = c(f"{b}.attn.hook_v", self._project(x, f"{b}.attn.hook_v_input", blk.ln1, attn.W_V, attn.b_V))
+            scores = q.permute(0, 2, 1, 3) @ k.permute(0, 2, 3, 1) / attn.attn_scale  # (b, head, q, k)
+            mask = causal if kp is None else causal.index_select(0, kp)
+            scores = c(f"{b}.attn.hook_attn_scores", torch.where(mask, scores, attn.IGNORE), kp, 2, n_pos)
+            pattern = c(f"{b}.attn.hook_pattern", torch.softmax(scores, dim=-1), kp, 2, n_pos)
+            z = c(f"{b}.attn.hook_z", (pattern @ v.permute(0, 2, 1, 3)).permute(0, 2, 1, 3), kp, 1, n_pos)
+            result = c(f"{b}.attn.hook_result", torch.einsum("bqhe,hed->bqhd", z, attn.W_O), kp, 1, n_pos)
+            attn_out = c(f"{b}.hook_attn_out", result.sum(2) + attn.b_O, kp, 1, n_pos)
+            resid = x if kp is None else x.index_select(1, kp)
+            if cfg.attn_only:
+                x = c(f"{b}.hook_resid_post", resid + attn_out, kp, 1, n_pos)
+            else:
+                mid = c(f"{b}.hook_resid_mid", resid + attn_out, kp, 1, n_pos)
+                mlp_in = c(f"{b}.hook_mlp_in", mid.clone() if f"{b}.hook_mlp_in" in self.points and
+                           self.points[f"{b}.hook_mlp_in"]._forward_hooks else mid, kp, 1, n_pos)
+                mlp = blk.mlp
+                pre = c(f"{b}.mlp.hook_pre", _addmm(mlp.b_in, mlp.W_in, _ln(mlp_in, blk.ln2)), kp, 1, n_pos)
+                post = c(f"{b}.mlp.hook_post", mlp.act_fn(pre), kp, 1, n_pos)
+                out = c(f"{b}.hook_mlp_out", _addmm(mlp.b_out, mlp.W_out, post), kp, 1, n_pos)
+                x = c(f"{b}.hook_resid_post", mid + out, kp, 1, n_pos)
+        x = c("hook_resid_final", x, keep, 1, n_pos)
+        logits = _addmm(tl.unembed.b_U, tl.unembed.W_U, _ln(x, tl.ln_final))
+        if keep is None:
+            return logits
+        return logits.new_zeros((logits.shape[0], n_pos, logits.shape[-1])).index_copy(1, keep, logits)
 
 
 def _usable(tl_model: Any, tl_point: Any, tl_name: str) -> bool:
