@@ -127,3 +127,50 @@ def test_kan_dtype_grad_and_errors(dtype):
         m(torch.randn(8, 3, dtype=dtype))
     with pytest.raises(ValueError, match="widths"):
         KAN([3])
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_bspline_gradient_is_the_analytic_derivative(k):
+    """The hand-written backward of the basis equals the derivative of the Cox-de Boor recursion
+    (autograd through the recursion with a knot grid that itself requires grad) and finite differences."""
+    torch.manual_seed(k)
+    x = (torch.rand(64, 3, dtype=torch.float64) * 1.9 - 0.95).requires_grad_()
+    grid = KANLayer(3, 1, grid_size=6, spline_order=k, dtype=torch.float64).grid
+    w = torch.randn(64, 3, 6 + k, dtype=torch.float64)
+    (g_fast,) = torch.autograd.grad((bspline_basis(x, grid, k) * w).sum(), x)
+    (g_ref,) = torch.autograd.grad((bspline_basis(x, grid.clone().requires_grad_(), k) * w).sum(), x)
+    torch.testing.assert_close(g_fast, g_ref, rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda z: bspline_basis(z, grid, k), (x[:8].detach().requires_grad_(),))
+
+
+def test_cached_first_layer_basis_gives_the_same_output_and_update_grid_keeps_the_parameter():
+    torch.manual_seed(0)
+    m = models.create_model("kan", widths=[2, 3, 1], grid=5, dtype=torch.float64)
+    x = torch.rand(50, 2, dtype=torch.float64) * 2 - 1
+    torch.testing.assert_close(m(x, m.layers[0].basis(x)), m(x), rtol=0, atol=0)
+    coef = m.layers[0].coef
+    m.update_grid(x)
+    assert m.layers[0].coef is coef  # an optimiser holding it keeps working
+    m.refine(9, x)
+    assert m.layers[0].coef.shape == (2, 3, 12)
+
+
+def test_fit_plateau_stop_and_multistart_pick_the_best_start():
+    from neurocircuits.models.kan import _plateaued, fit_kan, fit_kan_multistart
+
+    assert _plateaued([1.0, 0.5, 0.499, 0.498, 0.4985], patience=3, tol=1e-2)
+    assert not _plateaued([1.0, 0.5, 0.49, 0.48, 0.47], patience=3, tol=1e-2)
+    x = torch.rand(200, 2, dtype=torch.float64) * 2 - 1
+    y = torch.sin(math.pi * x[:, :1]) + x[:, 1:] ** 2
+
+    def make(seed: int) -> KAN:
+        return models.create_model("kan", widths=[2, 1, 1], grid=3, seed=seed, dtype=torch.float64)
+
+    res = fit_kan(make(0), x, y, steps=20, plateau_steps=3, plateau_tol=0.5)
+    assert len(res.train_rmse) < 20 and _plateaued(res.train_rmse, 3, 0.5)
+    best, scores = fit_kan_multistart(make, x, y, starts=3, steps=2, seed=5)
+    assert len(scores) == 3
+    with torch.no_grad():
+        assert math.isclose(float(torch.sqrt(((best(x) - y) ** 2).mean())), min(scores), rel_tol=1e-12)
+    with pytest.raises(ValueError, match="plateau_steps"):
+        fit_kan(make(0), x, y, plateau_steps=-1)

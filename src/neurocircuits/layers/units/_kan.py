@@ -81,13 +81,18 @@ class KANLayer(nn.Module):
         w = self.coef * (self.scale_sp * numeric).unsqueeze(-1)  # [in, out, nb]
         return w.permute(0, 2, 1).reshape(self.in_features * self.n_basis, self.out_features)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``[batch, in] -> [batch, out]`` with one basis expansion and one matmul."""
+    def forward(self, x: Tensor, basis: Tensor | None = None) -> Tensor:
+        """``[batch, in] -> [batch, out]`` with one basis expansion and one matmul.
+
+        ``basis``: optionally ``self.basis(x)``, precomputed (inputs that stay fixed over many
+        evaluations, e.g. a training set during full-batch optimisation with a fixed grid).
+        """
         check_features(x, self.in_features, "KANLayer")
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)
         numeric = self.mask * (1 - self.sym_mask)
-        y = F.silu(x2) @ (self.scale_base * numeric) + self.basis(x2).reshape(x2.shape[0], -1) @ self._spline_weight()
+        bas = self.basis(x2) if basis is None else basis
+        y = torch.addmm(bas.reshape(x2.shape[0], -1) @ self._spline_weight(), F.silu(x2), self.scale_base * numeric)
         if self.sym_names:
             y = y + self._symbolic_edges(x2).sum(dim=1)
         return y.reshape(*lead, self.out_features)
@@ -123,7 +128,10 @@ class KANLayer(nn.Module):
         coef = curve_to_coef(x, target, new_grid, self.spline_order)
         self.grid = new_grid
         self.grid_size = grid_size
-        self.coef = nn.Parameter(coef)
+        if coef.shape == self.coef.shape:  # same parameter object: an optimiser keeps its state
+            self.coef.copy_(coef)
+        else:
+            self.coef = nn.Parameter(coef)
 
     # -- symbolic -----------------------------------------------------------------------------
     @torch.no_grad()
@@ -171,10 +179,12 @@ class KAN(nn.Module):
     def grid_size(self) -> int:
         return self.layers[0].grid_size
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, first_basis: Tensor | None = None) -> Tensor:
+        """``[batch, in] -> [batch, out]``; ``first_basis``: optionally the first layer's
+        ``layers[0].basis(x)``, precomputed (see :meth:`KANLayer.forward`)."""
         check_features(x, self.widths[0], "KAN")
-        for layer in self.layers:
-            x = layer(x)
+        for n, layer in enumerate(self.layers):
+            x = layer(x, first_basis if n == 0 else None)
         return x
 
     def layer_inputs(self, x: Tensor) -> list[Tensor]:
