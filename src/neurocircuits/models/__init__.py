@@ -40,3 +40,4 @@ from . import gain_control as gain_control  # noqa: F401
 from . import hrsnn as hrsnn  # noqa: F401
 from . import what_when as what_when  # noqa: F401
 from . import ntm as ntm  # noqa: F401
+from . import cooperator as cooperator  # noqa: F401

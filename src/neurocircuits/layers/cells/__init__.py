@@ -36,3 +36,8 @@ from ._lime import LIMeTransformer as LIMeTransformer
 from ._dna import DNA as DNA
 from ._dna import path_statistics as path_statistics
 from ._brillm import BriLLM as BriLLM
+from ._cooperator import PermutationInvariantPolicy as PermutationInvariantPolicy
+from ._cooperator import CooperatorIntegration as CooperatorIntegration
+from ._cooperator import AttentionNeuronIntegration as AttentionNeuronIntegration
+from ._cooperator import INTEGRATIONS as INTEGRATIONS
+from ._cooperator import SensorState as SensorState

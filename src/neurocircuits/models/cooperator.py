@@ -1,0 +1,134 @@
+"""Cooperator policies (Adeel et al. 2023, "Cooperation Is All You Need", arXiv:2305.10449) and the
+attention-neuron baseline (Tang & Ha 2021), with a batched CartPole and REINFORCE to compare them.
+
+Sensor ``i`` runs a shared GRU over ``[o_i, a_prev]``; the Cooperator integrates the sensors with
+two-point units ``y_i = R_i (1 + tanh(R_i C_i))``, ``R_i = W_r h_i``, ``C_i = W_c [mean_{j!=i} h_j;
+a_prev]``, ``m = mean_i y_i``; the transformer baseline with learned queries,
+``m = tanh(softmax(Q (W_k h)^T / sqrt d) W_v h)``; logits ``= W m + b`` (see
+:mod:`neurocircuits.layers.cells._cooperator`).
+
+CartPole (Barto, Sutton & Anderson 1983, with the constants of the classic-control benchmark):
+
+    theta'' = (g sin th - cos th (F + m_p l th'^2 sin th) / M) / (l (4/3 - m_p cos^2 th / M)),
+    x''     = (F + m_p l th'^2 sin th) / M - m_p l theta'' cos th / M,        M = m_c + m_p,
+
+Euler steps of 0.02 s, ``F = +-10 N``, reward 1 per step until ``|x| > 2.4`` or ``|th| > 12 deg``
+or 200 steps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from ..layers.cells import PermutationInvariantPolicy
+from ._registry import register_model
+
+
+@register_model("cooperator_policy", family="cells",
+                paper="Adeel et al. 2023, Cooperation Is All You Need (arXiv:2305.10449)")
+def cooperator_policy(n_actions: int = 2, hidden: int = 8, integration: str = "cooperator", width: int = 8,
+                      device: torch.device | str | None = None,
+                      dtype: torch.dtype | None = None) -> PermutationInvariantPolicy:
+    """Permutation-invariant policy; ``integration="cooperator"`` (two-point units) or ``"attention"``."""
+    return PermutationInvariantPolicy(n_actions, hidden, integration, width, device=device, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class CartPoleConfig:
+    """Classic CartPole constants (SI units)."""
+
+    gravity_m_s2: float = 9.8
+    cart_mass_kg: float = 1.0
+    pole_mass_kg: float = 0.1
+    pole_half_length_m: float = 0.5
+    force_n: float = 10.0
+    dt_s: float = 0.02
+    x_limit_m: float = 2.4
+    theta_limit_rad: float = 12 * 2 * math.pi / 360
+    max_steps: int = 200
+
+    def __post_init__(self) -> None:
+        if min(self.cart_mass_kg, self.pole_mass_kg, self.pole_half_length_m, self.dt_s) <= 0 or self.max_steps < 1:
+            raise ValueError("CartPole masses, pole length, dt_s and max_steps must be positive.")
+
+
+def cartpole_step(s: Tensor, action: Tensor, cfg: CartPoleConfig = CartPoleConfig()) -> tuple[Tensor, Tensor]:
+    """One Euler step of a batch of CartPoles; ``s`` = ``[x, x', theta, theta']`` ``[batch, 4]``,
+    ``action`` in {0, 1} ``[batch]``. Returns ``(next_state, failed [batch] bool)``."""
+    x, xd, th, thd = s.unbind(-1)
+    force = (action.to(s.dtype) * 2 - 1) * cfg.force_n
+    total = cfg.cart_mass_kg + cfg.pole_mass_kg
+    ml = cfg.pole_mass_kg * cfg.pole_half_length_m
+    cos, sin = torch.cos(th), torch.sin(th)
+    temp = (force + ml * thd**2 * sin) / total
+    thacc = (cfg.gravity_m_s2 * sin - cos * temp) / (
+        cfg.pole_half_length_m * (4.0 / 3.0 - cfg.pole_mass_kg * cos**2 / total))
+    xacc = temp - ml * thacc * cos / total
+    h = cfg.dt_s
+    nxt = torch.stack([x + h * xd, xd + h * xacc, th + h * thd, thd + h * thacc], dim=-1)
+    failed = (nxt[:, 0].abs() > cfg.x_limit_m) | (nxt[:, 2].abs() > cfg.theta_limit_rad)
+    return nxt, failed
+
+
+@dataclass
+class ReinforceResult:
+    """Mean return of every batch of episodes and the episodes used until the target was met."""
+
+    mean_returns: list[float] = field(default_factory=list)
+    episodes_to_target: int | None = None
+
+
+def train_reinforce(policy: PermutationInvariantPolicy, target_return: float = 195.0, max_updates: int = 150,
+                    batch: int = 16, lr: float = 0.02, gamma: float = 0.99, seed: int = 0,
+                    cfg: CartPoleConfig = CartPoleConfig(), permute: bool = True) -> ReinforceResult:
+    """REINFORCE with a normalised return baseline on batched CartPole episodes.
+
+    The target counts as met when a batch's mean return reaches ``target_return``; episodes are
+    counted as ``batch`` per update. With ``permute`` every episode sees its four observation
+    elements in a fresh random order (the permutation-invariant setting of Tang & Ha).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    dtype = policy.head.weight.dtype
+    opt = torch.optim.Adam(policy.parameters(), lr=lr)
+    result = ReinforceResult()
+    for update in range(max_updates):
+        s = (torch.rand(batch, 4, generator=gen, dtype=dtype) - 0.5) * 0.1
+        order = (torch.stack([torch.randperm(4, generator=gen) for _ in range(batch)]) if permute
+                 else torch.arange(4).expand(batch, 4))
+        a_prev = torch.zeros(batch, policy.n_actions, dtype=dtype)
+        state = None
+        alive = torch.ones(batch, dtype=torch.bool)
+        logps, masks = [], []
+        for _ in range(cfg.max_steps):
+            logits, state = policy(torch.gather(s, 1, order), a_prev, state)
+            logp = torch.log_softmax(logits, dim=-1)
+            action = torch.multinomial(logp.detach().exp(), 1, generator=gen).squeeze(-1)
+            logps.append(logp.gather(1, action[:, None]).squeeze(-1))
+            masks.append(alive.clone())
+            s, failed = cartpole_step(s, action, cfg)
+            alive = alive & ~failed
+            a_prev = torch.nn.functional.one_hot(action, policy.n_actions).to(dtype)
+            if not alive.any():
+                break
+        mask = torch.stack(masks, dim=1).to(dtype)  # [batch, T]: reward 1 for every step taken alive
+        returns = mask.sum(dim=1)
+        result.mean_returns.append(float(returns.mean()))
+        if result.mean_returns[-1] >= target_return:
+            result.episodes_to_target = (update + 1) * batch
+            break
+        disc = torch.zeros_like(mask)
+        running = torch.zeros(batch, dtype=dtype)
+        for t in range(mask.shape[1] - 1, -1, -1):
+            running = mask[:, t] + gamma * running * mask[:, t]
+            disc[:, t] = running
+        valid = mask > 0
+        adv = (disc - disc[valid].mean()) / (disc[valid].std() + 1e-8)
+        loss = -(torch.stack(logps, dim=1) * adv * mask).sum() / mask.sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return result
