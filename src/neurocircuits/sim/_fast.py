@@ -57,174 +57,16 @@ def ineligible_reason(net: Any) -> str | None:
     return None
 
 
-_KERNEL = None
-
-
 def _kernel() -> Any:
-    global _KERNEL
-    if _KERNEL is not None:
-        return _KERNEL
-    import numba
+    from . import _fast_kernels
 
-    @numba.njit(cache=True, nogil=True)
-    def deliver(step, half_dt, v, ref, spikes, ch_kind, ch_lo, ch_hi, ch_len, g, xs, buf):  # pragma: no cover
-        """Move the arrivals of slot ``step % L`` into the synaptic variables (and v for delta synapses)."""
-        e = math.e
-        for c in range(ch_kind.shape[0]):
-            slot = step % ch_len[c]
-            kd = ch_kind[c]
-            for i in range(ch_lo[c], ch_hi[c]):
-                a_in = buf[c, slot, i]
-                buf[c, slot, i] = 0
-                if kd == 0:
-                    if spikes[i] == 0 and ref[i] <= half_dt:
-                        v[i] = v[i] + a_in
-                elif kd == 2:
-                    xs[c, i] = xs[c, i] + e * a_in
-                else:
-                    g[c, i] = g[c, i] + a_in
+    return _fast_kernels
 
-    @numba.njit(cache=True, nogil=True)
-    def run_chunk(step0, n_steps, dt, half_dt, v, ref, iext, vrest, vthr, vres, refms, decay, tau, soft, gscale,
-                  ch_kind, ch_lo, ch_hi, ch_decay, ch_h, ch_erev, ch_len, g, xs, kg, kx, buf,
-                  pw_src_lo, pw_n_src, pw_ptr_off, pw_syn_off, pw_ch, indptr, post, w, dly,
-                  spikes, out_step, out_idx, x, gtot, ge, cond):  # pragma: no cover - compiled
-        # Branch-free passes over contiguous arrays (LLVM vectorises them). The arrivals of step k-1
-        # (slot (k-1) % L) are added at the start of step k: the same arithmetic, in the same order, as the
-        # torch path's "deliver at the end of step k-1"; the caller flushes the last slot when a run ends.
-        n = v.shape[0]
-        n_ch = ch_kind.shape[0]
-        n_out = 0
-        cap = out_step.shape[0]
-        e = math.e
-        any_cond = False
-        for c in range(n_ch):
-            if ch_kind[c] == 3:
-                any_cond = True
-        for k in range(n_steps):
-            step = step0 + k
-            if n_out + n > cap:
-                return k, n_out, -1
-            for i in range(n):
-                x[i] = iext[i]
-            if any_cond:
-                for i in range(n):
-                    gtot[i] = 1.0
-                    ge[i] = 0.0
-            for c in range(n_ch):
-                prev = (step - 1) % ch_len[c]
-                lo, hi, kd, d = ch_lo[c], ch_hi[c], ch_kind[c], ch_decay[c]
-                if kd == 0:
-                    for i in range(lo, hi):
-                        a_in = buf[c, prev, i]
-                        buf[c, prev, i] = 0
-                        op = 1.0 if (spikes[i] == 0 and ref[i] <= half_dt) else 0.0
-                        v[i] = v[i] + a_in * op
-                elif kd == 1:
-                    gc, bc, kc = g[c], buf[c, prev], kg[c]
-                    for i in range(lo, hi):
-                        gi = gc[i] + bc[i]
-                        bc[i] = 0
-                        x[i] = x[i] + kc[i] * gi
-                        gc[i] = gi * d
-                elif kd == 2:
-                    hd = ch_h[c] * d
-                    for i in range(lo, hi):
-                        xi = xs[c, i] + e * buf[c, prev, i]
-                        buf[c, prev, i] = 0
-                        gi = g[c, i]
-                        x[i] = x[i] + kg[c, i] * gi
-                        x[i] = x[i] + kx[c, i] * xi
-                        g[c, i] = gi * d + xi * hd
-                        xs[c, i] = xi * d
-                else:
-                    er = ch_erev[c]
-                    for i in range(lo, hi):
-                        gi = g[c, i] + buf[c, prev, i]
-                        buf[c, prev, i] = 0
-                        gg = gi * gscale[i]
-                        gtot[i] = gtot[i] + gg
-                        ge[i] = ge[i] + gg * er
-                        g[c, i] = gi * d
-            n_fire = 0
-            bad = False
-            if any_cond:
-                for i in range(n):
-                    if cond[i]:
-                        x[i] = (vrest[i] + x[i] + ge[i]) / gtot[i]  # x now holds v_inf
-                        gtot[i] = math.exp(-dt / (tau[i] / gtot[i]))  # gtot now holds the step's decay
-                    else:
-                        x[i] = vrest[i] + x[i]
-                        gtot[i] = decay[i]
-                for i in range(n):
-                    v_inf = x[i]
-                    dec = gtot[i]
-                    vi = v[i]
-                    v_int = v_inf + (vi - v_inf) * dec
-                    left = ref[i] - dt
-                    left = left if left > 0 else left * 0
-                    held = left > half_dt
-                    v_int = vi if held else v_int
-                    fire = (not held) and (v_int - vthr[i] > 0)
-                    v_fire = v_int - (vthr[i] - vres[i]) if soft[i] else v_int - (v_int - vres[i])
-                    v[i] = v_fire if fire else v_int
-                    ref[i] = refms[i] if fire else left
-                    spikes[i] = 1 if fire else 0
-                    n_fire += 1 if fire else 0
-            else:
-                for i in range(n):
-                    v_inf = vrest[i] + x[i]
-                    vi = v[i]
-                    v_int = v_inf + (vi - v_inf) * decay[i]
-                    left = ref[i] - dt
-                    left = left if left > 0 else left * 0
-                    held = left > half_dt
-                    v_int = vi if held else v_int
-                    fire = (not held) and (v_int - vthr[i] > 0)
-                    v_fire = v_int - (vthr[i] - vres[i]) if soft[i] else v_int - (v_int - vres[i])
-                    v[i] = v_fire if fire else v_int
-                    ref[i] = refms[i] if fire else left
-                    spikes[i] = 1 if fire else 0
-                    n_fire += 1 if fire else 0
-            if k % 16 == 15 or k == n_steps - 1:
-                chk = v[0] * 0
-                for i in range(n):
-                    chk += v[i] - v[i]
-                bad = not math.isfinite(chk)
-            if n_fire:
-                for i in range(n):
-                    if spikes[i]:
-                        out_step[n_out] = step
-                        out_idx[n_out] = i
-                        n_out += 1
-            if bad:
-                for i in range(n):
-                    if not math.isfinite(v[i]):
-                        return k, n_out, i
-            # event-driven propagation of this step's spikes into the delay ring buffers
-            for q in range(n_out - n_fire, n_out):
-                src = out_idx[q]
-                for p in range(pw_src_lo.shape[0]):
-                    j = src - pw_src_lo[p]
-                    if j < 0 or j >= pw_n_src[p]:
-                        continue
-                    c = pw_ch[p]
-                    L = ch_len[c]
-                    a = indptr[pw_ptr_off[p] + j] + pw_syn_off[p]
-                    b = indptr[pw_ptr_off[p] + j + 1] + pw_syn_off[p]
-                    if L == 1:
-                        for s in range(a, b):
-                            buf[c, 0, post[s]] += w[s]
-                    else:
-                        for s in range(a, b):
-                            dd = step + dly[s]
-                            if dd >= L:
-                                dd = dd % L
-                            buf[c, dd, post[s]] += w[s]
-        return n_steps, n_out, -2
 
-    _KERNEL = (run_chunk, deliver)
-    return _KERNEL
+def _uniform(a: np.ndarray) -> Any:
+    """The scalar (of the array's dtype) when every value is the same, else the array itself."""
+    bits = a.view(f"u{a.itemsize}")  # bitwise: -0.0 and 0.0 are not merged
+    return a[0] if a.size and np.all(bits == bits[0]) else a
 
 
 class FastEngine:
@@ -266,7 +108,9 @@ class FastEngine:
         # one state array over all groups; the groups' tensors become views of it
         self.v = per_neuron(lambda g: g.state.v)
         self.ref = per_neuron(lambda g: g.state.refractory_left_ms)
-        self.spikes = per_neuron(lambda g: g.spikes).astype(np.int8)
+        self.spikes_pad = np.zeros(-(-n // 64) * 64, dtype=np.int8)  # padded: the kernel scans 64 at a time
+        self.spikes = self.spikes_pad[:n]
+        self.spikes[:] = per_neuron(lambda g: g.spikes)
         chans = [(g, o, ch) for g, o in zip(groups, self.offsets) for ch in g.channels.values()]
         n_ch = max(1, len(chans))
         self.ch_kind = np.full(n_ch, -1, dtype=np.int64)
@@ -300,7 +144,7 @@ class FastEngine:
                 self.kg[c, o:o + g.n] = ch.kappa_g.cpu().numpy() if isinstance(ch.kappa_g, torch.Tensor) else ch.kappa_g
                 self.kx[c, o:o + g.n] = ch.kappa_x.cpu().numpy() if isinstance(ch.kappa_x, torch.Tensor) else ch.kappa_x
         self.group_offset = {id(g): int(o) for g, o in zip(groups, self.offsets)}
-        src_lo, n_src, ptr_off, syn_off, pw_ch = [], [], [], [], []
+        src_lo, n_src, ptr_off, syn_off, pw_ch, pw_delay, pw_w = [], [], [], [], [], [], []
         indptr, post, w, dly = [], [], [], []
         n_ptr = n_syn = 0
         for p in net.projections:
@@ -312,39 +156,53 @@ class FastEngine:
                 pw_ch.append(self.chan_id[id(pw.channel)])
                 indptr.append(pw.csr.indptr)
                 post.append(pw.post.cpu().numpy() + self.group_offset[id(pw.group)])
-                w.append(pw.w.cpu().numpy())
-                d = pw.delay.cpu().numpy() if pw.delay is not None else np.full(pw.csr.n_synapses, pw.delay_uniform)
-                dly.append(d)
+                w.append(pw.w.cpu().numpy().astype(dtype))
+                w_uni = _uniform(w[-1])  # one weight for the whole pathway: the kernel reads no weight array
+                pw_w.append(np.nan if isinstance(w_uni, np.ndarray) else w_uni)
+                # a uniform delay is one number per pathway (-1: per-synapse delays in dly)
+                pw_delay.append(-1 if pw.delay is not None else pw.delay_uniform)
+                if pw.delay is not None:
+                    dly.append(pw.delay.cpu().numpy())
                 n_ptr += len(pw.csr.indptr)
                 n_syn += pw.csr.n_synapses
         cat = lambda xs, dt_: np.concatenate(xs).astype(dt_) if xs else np.zeros(0, dtype=dt_)  # noqa: E731
+        idx_t = np.uint32 if n < 2**32 else np.int64
         self.pw = (np.asarray(src_lo, np.int64), np.asarray(n_src, np.int64), np.asarray(ptr_off, np.int64),
-                   np.asarray(syn_off, np.int64), np.asarray(pw_ch, np.int64), cat(indptr, np.int64),
-                   cat(post, np.int64), cat(w, dtype), cat(dly, np.int64))
-        self.kernel, self.deliver = _kernel()
-        self.x = np.zeros(n, dtype=dtype)
-        self.gtot = np.ones(n, dtype=dtype)
-        self.ge = np.zeros(n, dtype=dtype)
+                   np.asarray(syn_off, np.int64), np.asarray(pw_ch, np.int64), np.asarray(pw_delay, np.int64),
+                   np.asarray(pw_w, dtype), cat(indptr, np.int64), cat(post, idx_t), cat(w, dtype), cat(dly, np.int64))
+        self.k = _kernel()
         self.cond = np.zeros(n, dtype=np.bool_)
         for c in range(len(chans)):
             if self.ch_kind[c] == 3:
                 self.cond[self.ch_lo[c]:self.ch_hi[c]] = True
+        # parameters equal over the network reach the kernel as scalars (one compiled specialisation each)
+        self.params = tuple(_uniform(a) for a in (self.iext, self.vrest, self.vthr, self.vres, self.refms,
+                                                     self.decay, self.tau, self.soft, self.gscale))
+        cover = [slice(int(lo), int(hi)) for lo, hi in zip(self.ch_lo, self.ch_hi)]
+        self.kg_k, self.kx_k = (
+            np.array([a[c, cv][0] if cv.stop > cv.start else 0 for c, cv in enumerate(cover)], dtype=dtype)
+            if all(not isinstance(_uniform(a[c, cv]), np.ndarray) for c, cv in enumerate(cover) if cv.stop > cv.start)
+            else a for a in (self.kg, self.kx))
+        block = self.k.BLOCK
+        self.x = np.zeros(block, dtype=dtype)
+        self.gtot = np.ones(block, dtype=dtype)
+        self.ge = np.zeros(block, dtype=dtype)
+        self.cap = max(1 << 16, 4 * n)
+        self.out_step = np.empty(self.cap, dtype=np.int64)
+        self.out_idx = np.empty(self.cap, dtype=np.int64)
 
     def run(self, step0: int, n_steps: int) -> tuple[np.ndarray, np.ndarray, int, int]:
-        """Run ``n_steps``; returns (spike steps, spike neuron ids, steps done, bad neuron or -2)."""
-        cap = max(1 << 16, self.n * 64)
-        out_step = np.empty(cap, dtype=np.int64)
-        out_idx = np.empty(cap, dtype=np.int64)
-        done, n_out, bad = self.kernel(
-            step0, n_steps, self.dt, self.half_dt, self.v, self.ref, self.iext, self.vrest, self.vthr, self.vres,
-            self.refms, self.decay, self.tau, self.soft, self.gscale, self.ch_kind, self.ch_lo, self.ch_hi,
-            self.ch_decay, self.ch_h, self.ch_erev, self.ch_len, self.g, self.xs, self.kg, self.kx, self.buf,
-            *self.pw, self.spikes, out_step, out_idx, self.x, self.gtot, self.ge, self.cond)
-        return out_step[:n_out].copy(), out_idx[:n_out].copy(), int(done), int(bad)
+        """Run ``n_steps``; returns (spike steps, spike neuron ids, steps done, bad neuron or -2/-1)."""
+        done, n_out, bad = self.k.run_chunk(
+            step0, n_steps, self.dt, self.half_dt, self.v, self.ref, self.spikes_pad, *self.params, self.cond,
+            self.ch_kind, self.ch_lo, self.ch_hi, self.ch_decay, self.ch_h, self.ch_erev, self.ch_len, self.g,
+            self.xs, self.kg_k, self.kx_k, self.buf, *self.pw, self.out_step, self.out_idx, self.x, self.gtot,
+            self.ge)
+        return self.out_step[:n_out].copy(), self.out_idx[:n_out].copy(), int(done), int(bad)
 
     def flush(self, step: int) -> None:
         """Apply the arrivals of ``step`` now (idempotent: the slot is zeroed)."""
-        self.deliver(step, self.half_dt, self.v, self.ref, self.spikes, self.ch_kind, self.ch_lo, self.ch_hi,
+        self.k.deliver(step, self.half_dt, self.v, self.ref, self.spikes, self.ch_kind, self.ch_lo, self.ch_hi,
                      self.ch_len, self.g, self.xs, self.buf)
 
     def read(self, group: NeuronGroup, name: str) -> torch.Tensor:
@@ -362,7 +220,7 @@ class FastEngine:
 
     def sync_to_torch(self, step: int) -> None:
         """Flush the arrivals of the last step (``step - 1``) and write the state back into the groups' tensors."""
-        self.deliver(step - 1, self.half_dt, self.v, self.ref, self.spikes, self.ch_kind, self.ch_lo, self.ch_hi,
+        self.k.deliver(step - 1, self.half_dt, self.v, self.ref, self.spikes, self.ch_kind, self.ch_lo, self.ch_hi,
                      self.ch_len, self.g, self.xs, self.buf)
         for g, o in zip(self.net.groups, self.offsets):
             sl = slice(int(o), int(o) + g.n)
