@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -164,6 +165,12 @@ class PatchEngine:
         self.clean_cut = {c: clean_all[c] for c in set(self.group_cut) if c is not None and c in clean_all}
         self.group_cut = [c if c in self.clean_cut else None for c in self.group_cut]
         self._static_cache: dict[int, torch.Tensor] = {}
+        # static reader contributions sum_u m_u (clean_u - abl_u) per (group, reader, mask column): in
+        # ACDC consecutive forwards share all but one reader's column, so most are reused (LRU by bytes)
+        self.use_static_delta_cache = True
+        self._delta_cache: OrderedDict[tuple[Any, ...], torch.Tensor] = OrderedDict()
+        self._delta_cache_bytes = 0
+        self.delta_cache_limit_bytes = min(256 * 2**20, self.memory_bytes / 4)
         # models with ``output_positions(positions)`` (a context manager) may skip the positions of
         # their last layer that the metric does not read; only metrics declaring positions="answer"
         # allow it, and only inside run_masks / reader_grads (patched_output stays complete)
@@ -478,13 +485,22 @@ class PatchEngine:
         dev = x.device
         pre = [i for i, w in enumerate(writers) if w in static]
         post = [i for i, w in enumerate(writers) if w not in static]
-        S = self._static_class(c).index_select(0, torch.tensor([self.wlocal[writers[i]] for i in pre], device=dev))
+        locs = [self.wlocal[writers[i]] for i in pre]
+        if locs == list(range(locs[0], locs[0] + len(locs))):  # contiguous: a view, no copy
+            S = self._static_class(c)[locs[0]:locs[0] + len(locs)]
+        else:
+            S = self._static_class(c).index_select(0, torch.tensor(locs, device=dev))
         D = bufs[c].index_select(0, torch.tensor([rows[i] for i in post], device=dev)) if post else None
         pre_t = torch.tensor(pre, device=dev)
         post_t = torch.tensor(post, device=dev)
+        key0 = (g.hook, tuple(locs))
 
         def contract(m: torch.Tensor, krows: torch.Tensor | None = None) -> torch.Tensor:
-            out = torch.einsum("kurp,ubpf->kbprf", m.index_select(1, pre_t), S)
+            m_pre = m.index_select(1, pre_t)
+            if self.use_static_delta_cache:
+                out = self._cached_static(key0, m_pre, S)
+            else:
+                out = torch.einsum("kurp,ubpf->kbprf", m_pre, S)
             if D is not None:
                 d = D if krows is None else D.index_select(1, krows)
                 out = out + torch.einsum("kurp,ukbpf->kbprf", m.index_select(1, post_t), d)
@@ -500,7 +516,13 @@ class PatchEngine:
             return xs.index_copy(0, rows_k, patched.reshape((len(cu), B) + tuple(x.shape[1:]))).reshape(x.shape)
         if mode == "direct":
             return self._reader_delta_to_hook(g, rsel, contract(m_g), x)
-        total = S.sum(0).unsqueeze(0)  # (1, B, P, F)
+        tkey = key0 + ("total",)
+        total = self._delta_cache.get(tkey) if self.use_static_delta_cache else None
+        if total is None:
+            total = S.sum(0).unsqueeze(0)  # (1, B, P, F)
+            if self.use_static_delta_cache:
+                self._delta_cache[tkey] = total
+                self._delta_cache_bytes += total.numel() * total.element_size()
         if D is not None:
             total = total + D.sum(0)
         total = total.expand(k, -1, -1, -1).unsqueeze(3)  # (K, B, P, 1, F)
@@ -521,6 +543,30 @@ class PatchEngine:
         if not trim or self.trim_positions is None or not self.use_output_positions:
             return contextlib.nullcontext()
         return self.model.output_positions(self.trim_positions)  # type: ignore[operator]
+
+    def _cached_static(self, key0: tuple[Any, ...], m: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
+        """``einsum("kurp,ubpf->kbprf", m, S)`` assembled from per-mask-column contributions,
+        each computed once and kept in a byte-bounded LRU cache (identical numbers: same einsum per column)."""
+        k, _, r, _ = m.shape
+        cols = m.permute(0, 2, 1, 3).contiguous().cpu()  # (K, R, U, P)
+        parts: list[torch.Tensor] = []
+        for kk in range(k):
+            for rr in range(r):
+                col = cols[kk, rr]
+                key = key0 + (col.numpy().tobytes(),)
+                hit = self._delta_cache.get(key)
+                if hit is None:
+                    hit = torch.einsum("kurp,ubpf->kbprf", m[kk:kk + 1, :, rr:rr + 1], S)[0, :, :, 0]  # (B, P, F)
+                    self._delta_cache[key] = hit
+                    self._delta_cache_bytes += hit.numel() * hit.element_size()
+                    while self._delta_cache_bytes > self.delta_cache_limit_bytes and len(self._delta_cache) > 1:
+                        _, old = self._delta_cache.popitem(last=False)
+                        self._delta_cache_bytes -= old.numel() * old.element_size()
+                else:
+                    self._delta_cache.move_to_end(key)
+                parts.append(hit)
+        out = torch.stack(parts).view((k, r) + tuple(parts[0].shape))  # (K, R, B, P, F)
+        return out.permute(0, 2, 3, 1, 4)  # (K, B, P, R, F)
 
     def patched_output(self, mask: torch.Tensor, inputs: torch.Tensor | None = None, trim: bool = False) -> torch.Tensor:
         """Outputs ``(K, B, ...)`` of K patched runs (one batched forward; no chunking).
