@@ -27,12 +27,15 @@ op over the whole sequence. ``dv_t/dh_t`` is ``1 - theta sigma'`` (soft) or
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
+
+import numpy as np
 
 import torch
 from torch import Tensor
 
-from .surrogate import SURROGATES, _sum_to, surrogate_derivative_inplace
+from .surrogate import SURROGATES, _sum_to, surrogate_derivative_inplace, surrogate_grad_inplace
 
 
 class LIFSeqOut(NamedTuple):
@@ -43,68 +46,153 @@ class LIFSeqOut(NamedTuple):
     v_final: Tensor  # (batch, ...) post-reset potential after the last step
 
 
+@functools.cache
+def _kernels():
+    """The numba kernels, or ``None`` where numba is not installed (compiled on first use, cached)."""
+    try:
+        from . import _lif_kernels
+    except ImportError:
+        return None
+    return _lif_kernels
+
+
+def _flat(p: Tensor, shape: torch.Size, dtype: torch.dtype) -> np.ndarray:
+    """A per-step tensor broadcast to one step's shape, as a contiguous ``(M,)`` numpy array."""
+    return p.detach().to(dtype).expand(shape).contiguous().view(-1).numpy()
+
+
+def _param(p: Tensor, shape: torch.Size, dtype: torch.dtype) -> np.ndarray | np.floating:
+    """A neuron parameter for the kernels: a numpy scalar of ``dtype`` when uniform, else ``(M,)``."""
+    if p.numel() == 1:
+        return np.dtype(str(dtype).removeprefix("torch.")).type(float(p))
+    return _flat(p, shape, dtype)
+
+
 class _FusedLIF(torch.autograd.Function):
+    """Forward loop without autograd recording; closed-form backward (see module docstring).
+
+    Two implementations of the same equations: on CPU (float32/64) with numba installed, one
+    compiled kernel runs the whole time loop forward and the whole recursion backward
+    (:mod:`._lif_kernels`); elsewhere a torch loop, allocation-lean: ``h`` and ``s`` are written
+    straight into the output sequences, the membrane lives in one reused buffer, the surrogate is
+    evaluated once over the sequence in place on its one temporary, and the recursion runs in place
+    on ``G`` (``G_{t-1} += a G_t [* D_{t-1}]``). A time-constant input (``static``: ``x`` is one step
+    ``(batch, ...)`` repeated ``steps`` times) is read once per step and its gradient is the sum over
+    time, without a ``(time, batch, ...)`` copy.
+    """
+
     @staticmethod
     def forward(ctx, x: Tensor, v0: Tensor, decay: Tensor, gain: Tensor, theta: Tensor, v_reset: float,
-                soft: bool, detach_reset: bool, surrogate: str, alpha: float):  # type: ignore[override]
+                soft: bool, detach_reset: bool, surrogate: str, alpha: float, steps: int, static: bool,
+                use_numba: bool):  # type: ignore[override]
         ctx.set_materialize_grads(False)  # unused outputs (membrane, v_final) get None, not zero tensors
-        T = x.shape[0]
+        T = steps
+        step_shape = x.shape if static else x.shape[1:]
         unit_gain = gain.dim() == 0 and float(gain) == 1.0
-        gx = x if unit_gain else x * gain
-        h_seq = torch.empty(gx.shape, dtype=gx.dtype, device=gx.device)
+        h_seq = torch.empty((T, *step_shape), dtype=x.dtype, device=x.device)
         s_seq = torch.empty_like(h_seq)
-        v = v0
-        if soft and theta.dim() == 0:
-            th = float(theta)
-            for t in range(T):
-                h = torch.addcmul(gx[t], decay, v, out=h_seq[t])
-                s = torch.ge(h, th, out=s_seq[t])
-                v = torch.sub(h, s, alpha=th)
+        if use_numba:
+            K = _kernels()
+            M = h_seq[0].numel() if T > 0 else 0
+            xd = x.detach().contiguous()
+            v = torch.empty(step_shape, dtype=x.dtype)
+            K.lif_forward(xd.view(1 if static else T, M).numpy(), static, _flat(v0, step_shape, x.dtype),
+                          _param(decay, step_shape, x.dtype), _param(gain, step_shape, x.dtype),
+                          _param(theta, step_shape, x.dtype), soft, float(v_reset), h_seq.view(T, M).numpy(),
+                          s_seq.view(T, M).numpy(), v.view(M).numpy())
+            if T == 0:
+                v = v0.detach().expand(step_shape).clone()
         else:
-            vr = torch.as_tensor(v_reset, dtype=x.dtype, device=x.device)
+            gx = x if unit_gain else x * gain
+            a_s = float(decay) if decay.dim() == 0 else None  # scalar fast paths (no broadcasting)
+            th_s = float(theta) if theta.dim() == 0 else None
+            th = theta if th_s is None else th_s
+            v_buf = torch.empty_like(h_seq[0]) if T > 0 else None  # post-reset membrane, reused every step
+            vr = None if soft else torch.as_tensor(v_reset, dtype=x.dtype, device=x.device)
+            v = v0
             for t in range(T):
-                h = torch.addcmul(gx[t], decay, v, out=h_seq[t])
-                s = torch.ge(h, theta, out=s_seq[t])
-                v = h - theta * s if soft else torch.where(s > 0, vr, h)
+                h = h_seq[t]
+                xt = gx if static else gx[t]
+                if a_s is not None:
+                    torch.add(xt, v, alpha=a_s, out=h)
+                else:
+                    torch.addcmul(xt, decay, v, out=h)
+                s = torch.ge(h, th, out=s_seq[t])
+                if not soft:
+                    v = torch.where(s > 0, vr, h, out=v_buf)
+                elif th_s is not None:
+                    v = torch.sub(h, s, alpha=th_s, out=v_buf)
+                else:
+                    v = torch.addcmul(h, theta, s, value=-1.0, out=v_buf)
         ctx.save_for_backward(x, v0, decay, gain, theta, h_seq, s_seq)
-        ctx.cfg = (v_reset, soft, detach_reset, surrogate, alpha, unit_gain)
+        ctx.cfg = (v_reset, soft, detach_reset, surrogate, alpha, unit_gain, static, use_numba)
         return s_seq, h_seq, v
 
     @staticmethod
     def backward(ctx, gs: Tensor | None, gh: Tensor | None, gvT: Tensor | None):  # type: ignore[override]
         x, v0, decay, gain, theta, h_seq, s_seq = ctx.saved_tensors
-        v_reset, soft, detach_reset, surrogate, alpha, unit_gain = ctx.cfg
+        v_reset, soft, detach_reset, surrogate, alpha, unit_gain, static, use_numba = ctx.cfg
+        need_x, need_v0, need_a, need_g, need_th = ctx.needs_input_grad[:5]
+        if use_numba and not (need_a or need_g or need_th) and surrogate in _kernels().SURROGATE_CODES:
+            return _numba_backward(ctx, gs, gh, gvT) + (None,) * 11
         T = h_seq.shape[0]
-        sg = surrogate_derivative_inplace(h_seq - theta, surrogate, alpha)  # sigma'(h - theta), (T, B, ...)
-        # C_t: gradient reaching h_t directly (not through v_t); becomes G_t = dL/dh_t in place below
-        if gs is not None:
-            if gh is None:
-                sg_reused = not soft or not detach_reset or ctx.needs_input_grad[4]
-                C = gs * sg if sg_reused else sg.mul_(gs)  # sg is a fresh temporary: reuse it
+        a_s = float(decay) if decay.dim() == 0 else None
+        th_s = float(theta) if theta.dim() == 0 else None
+        # sigma'(h - theta) over the whole sequence, in place on its one temporary; needed for the
+        # spike gradient, a reset that carries gradient, and the threshold gradient
+        need_sg = gs is not None or not detach_reset or need_th
+        sg_reused = not detach_reset or need_th  # sigma' is needed beyond the spike term
+        sg = C = None
+        if need_sg:
+            dist = torch.sub(h_seq, th_s) if th_s is not None else h_seq - theta
+            if gs is not None and gh is None and not sg_reused:
+                C = surrogate_grad_inplace(dist, gs, surrogate, alpha)  # gs * sigma', fused, on our temporary
             else:
-                C = torch.addcmul(gh, gs, sg)
+                sg = surrogate_derivative_inplace(dist, surrogate, alpha)
+        # C_t: gradient reaching h_t directly (not through v_t); becomes G_t = dL/dh_t in place below
+        if C is not None:
+            pass
+        elif gs is not None:
+            C = gs * sg if gh is None else torch.addcmul(gh, gs, sg)
         else:
             C = torch.zeros_like(h_seq) if gh is None else gh.clone()
         # D_t = dv_t/dh_t (None means 1)
         if soft:
-            D = None if detach_reset else 1.0 - theta * sg
+            if detach_reset:
+                D = None
+            elif th_s is not None:
+                D = torch.mul(sg, -th_s).add_(1.0)
+            else:
+                D = 1.0 - theta * sg
         else:
-            D = 1.0 - s_seq if detach_reset else (1.0 - s_seq) + (v_reset - h_seq) * sg
+            D = torch.rsub(s_seq, 1.0)
+            if not detach_reset:
+                D.addcmul_(torch.rsub(h_seq, v_reset), sg)
         G = C
-        gv = None if gvT is None else gvT.expand_as(h_seq[0])
-        for t in range(T - 1, -1, -1):
-            if gv is not None:
-                if D is None:
-                    G[t].add_(gv)
+        if gvT is not None and T > 0:
+            gv_last = gvT.expand_as(G[T - 1])
+            if D is None:
+                G[T - 1].add_(gv_last)
+            else:
+                G[T - 1].addcmul_(gv_last, D[T - 1])
+        # G_{t-1} += gv_{t-1} D_{t-1},  gv_{t-1} = a G_t : the only sequential part, in place on G
+        buf = None if D is None else torch.empty_like(G[0])
+        for t in range(T - 1, 0, -1):
+            if D is None:
+                if a_s is not None:
+                    G[t - 1].add_(G[t], alpha=a_s)
                 else:
-                    G[t].addcmul_(gv, D[t])
-            gv = decay * G[t]
-        # v_{t-1} sequence (post-reset), for the decay gradient
-        need_x, need_v0, need_a, need_g, need_th = ctx.needs_input_grad[:5]
-        grad_x = (G if unit_gain else G * gain) if need_x else None
-        grad_v0 = _sum_to(gv, v0.shape) if need_v0 else None
-        grad_a = grad_g = grad_th = None
+                    G[t - 1].addcmul_(G[t], decay)
+            else:
+                gv = torch.mul(G[t], a_s if a_s is not None else decay, out=buf)
+                G[t - 1].addcmul_(gv, D[t - 1])
+        grad_x = grad_v0 = grad_a = grad_g = grad_th = None
+        if need_v0:
+            gv0 = (G[0] * a_s if a_s is not None else G[0] * decay) if T > 0 else (
+                torch.zeros_like(h_seq[0]) if gvT is None else gvT.expand_as(h_seq[0]).clone())
+            grad_v0 = _sum_to(gv0, v0.shape)
         if need_a:
+            # v_{t-1} sequence (post-reset), for the decay gradient
             if soft:
                 v_after = h_seq - theta * s_seq
             else:
@@ -115,19 +203,53 @@ class _FusedLIF(torch.autograd.Function):
             grad_g = _sum_to((G * x).sum(0), gain.shape)
         if need_th:
             # dL/dtheta = sum_t [ -gs_t sigma' + gv_t * dv_t/dtheta |_h ] ; gv_t = G_{t+1} * a
-            gv_seq = torch.cat([decay * G[1:], (torch.zeros_like(h_seq[:1]) if gvT is None else gvT.expand_as(h_seq[0]).unsqueeze(0))], 0)
-            dth = torch.zeros_like(h_seq)
-            if gs is not None:
-                dth = dth - gs * sg
-            if gh is not None:
-                pass  # h does not depend on theta directly
+            last = torch.zeros_like(h_seq[:1]) if gvT is None else gvT.expand_as(h_seq[0]).unsqueeze(0)
+            gv_seq = torch.cat([decay * G[1:], last], 0)
             if soft:
                 dv_dth = -s_seq if detach_reset else -s_seq + theta * sg
             else:
                 dv_dth = torch.zeros_like(h_seq) if detach_reset else -(v_reset - h_seq) * sg
-            dth = dth + gv_seq * dv_dth
+            dth = gv_seq * dv_dth
+            if gs is not None:
+                dth = dth - gs * sg
             grad_th = _sum_to(dth.sum(0), theta.shape)
-        return grad_x, grad_v0, grad_a, grad_g, grad_th, None, None, None, None, None
+        if need_x:  # last: G may be handed on as the input gradient itself
+            if static:
+                G = G.sum(0)
+            grad_x = _sum_to(G if unit_gain else G * gain, x.shape)
+        return grad_x, grad_v0, grad_a, grad_g, grad_th, None, None, None, None, None, None, None, None
+
+
+def _numba_backward(ctx, gs: Tensor | None, gh: Tensor | None, gvT: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
+    """dL/dx and dL/dv0 from the compiled recursion (decay, gain and threshold take no gradient here)."""
+    x, v0, decay, gain, theta, h_seq, s_seq = ctx.saved_tensors
+    v_reset, soft, detach_reset, surrogate, alpha, unit_gain, static, _ = ctx.cfg
+    K = _kernels()
+    T = h_seq.shape[0]
+    step_shape = h_seq.shape[1:]
+    M = h_seq[0].numel() if T > 0 else 0
+    dt = h_seq.dtype
+    as2 = lambda t: t.detach().to(dt).expand(h_seq.shape).contiguous().view(T, M).numpy()  # noqa: E731
+    gx = torch.empty((1 if static else T, M), dtype=dt)
+    gv0 = torch.empty(M, dtype=dt)
+    K.lif_backward(h_seq.view(T, M).numpy(), s_seq.view(T, M).numpy(), None if gs is None else as2(gs),
+                   None if gh is None else as2(gh), None if gvT is None else _flat(gvT, step_shape, dt),
+                   _param(decay, step_shape, dt), _param(gain, step_shape, dt), _param(theta, step_shape, dt), soft,
+                   detach_reset, float(v_reset), K.SURROGATE_CODES[surrogate], float(alpha), static, gx.numpy(),
+                   gv0.numpy())
+    need_x, need_v0 = ctx.needs_input_grad[:2]
+    grad_x = _sum_to(gx.view(x.shape if static else h_seq.shape), x.shape) if need_x else None
+    grad_v0 = _sum_to(gv0.view(step_shape), v0.shape) if need_v0 else None
+    return grad_x, grad_v0
+
+
+def _static_base(x: Tensor) -> Tensor | None:
+    """The one-step tensor ``b`` when ``x`` is exactly ``b`` repeated along time (a stride-0 view of it)."""
+    b = x._base
+    if (x.shape[0] > 1 and x.stride(0) == 0 and b is not None and b.dim() == x.dim() - 1
+            and b.shape == x.shape[1:] and b.stride() == x.stride()[1:] and b.storage_offset() == x.storage_offset()):
+        return b
+    return None
 
 
 def lif_multistep(
@@ -142,11 +264,14 @@ def lif_multistep(
     detach_reset: bool = True,
     surrogate: str = "atan",
     alpha: float | None = None,
+    backend: str = "auto",
 ) -> LIFSeqOut:
     """Run a LIF population over a whole sequence in one fused autograd op.
 
     Args:
-        x: input current, time-first ``(time, batch, ...)``.
+        x: input current, time-first ``(time, batch, ...)``. A time-constant input given as a
+            stride-0 view (``b.expand(T, ...)``, as direct encoding and ``seq_apply`` produce) is
+            read once per step and its gradient flows to ``b`` directly.
         v0: initial membrane ``(batch, ...)`` (default zeros).
         decay: ``a = exp(-dt/tau)`` (scalar or broadcastable tensor; may require grad).
         gain: input gain ``g`` (e.g. ``1 - a`` for the normalised form, ``1`` otherwise).
@@ -155,6 +280,8 @@ def lif_multistep(
         v_reset: reset potential for the hard reset.
         detach_reset: stop the gradient through the reset term.
         surrogate: registered surrogate name; ``alpha`` its sharpness (default: its default).
+        backend: ``"auto"`` (the compiled numba kernels on CPU float32/64 when numba is installed,
+            else torch), ``"numba"`` or ``"torch"``. Both compute the same equations.
 
     Returns:
         :class:`LIFSeqOut` ``(spikes, membrane, v_final)``.
@@ -163,16 +290,25 @@ def lif_multistep(
         raise ValueError(f"reset must be 'soft' or 'hard', got {reset!r}.")
     if x.dim() < 2:
         raise ValueError(f"lif_multistep expects time-first input (time, batch, ...), got shape {tuple(x.shape)}.")
+    if backend not in ("auto", "numba", "torch"):
+        raise ValueError(f"backend must be 'auto', 'numba' or 'torch', got {backend!r}.")
     spec = SURROGATES.get(surrogate)
     a = alpha if alpha is not None else spec.default_alpha
     if isinstance(a, Tensor):
         raise ValueError("lif_multistep takes a float alpha; use the unrolled path for a learnable slope.")
+    numba_ok = x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and _kernels() is not None
+    if backend == "numba" and not numba_ok:
+        raise ValueError("backend='numba' needs numba installed and a CPU float32/float64 input; use backend='auto'.")
+    use_numba = numba_ok and backend != "torch"
     dt = x.dtype
     as_t = lambda z: z if isinstance(z, Tensor) else torch.tensor(float(z), dtype=dt, device=x.device)  # noqa: E731
     if v0 is None:
         v0 = torch.zeros_like(x[0])
-    out = _FusedLIF.apply(x, v0, as_t(decay), as_t(gain), as_t(threshold), float(v_reset), reset == "soft",
-                          bool(detach_reset), surrogate, float(a))
+    T = x.shape[0]
+    base = _static_base(x)
+    xin = x if base is None else base
+    out = _FusedLIF.apply(xin, v0, as_t(decay), as_t(gain), as_t(threshold), float(v_reset), reset == "soft",
+                          bool(detach_reset), surrogate, float(a), T, base is not None, use_numba)
     return LIFSeqOut(*out)
 
 

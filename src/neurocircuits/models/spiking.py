@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ..functional.encoding import DECODERS, ENCODINGS, decode, encode
 from ..layers.hooks import HookPoint
-from ..layers.spiking import SpikingConv2d, SpikingLinear, TimeAxisError, make_neuron, seq_apply
+from ..layers.spiking import SpikeMaxPool2d, SpikingConv2d, SpikingLinear, TimeAxisError, make_neuron, seq_apply
 from ._registry import register_model
 
 E_MAC_PJ = 4.6
@@ -134,7 +134,7 @@ class SpikingConvNet(_SpikingNet):
         self.in_channels, self.image_size = in_channels, image_size
         chans = [in_channels, *channels]
         self.blocks = nn.ModuleList(SpikingConv2d(a, b, neuron=neuron, **nkw) for a, b in zip(chans[:-1], chans[1:]))
-        self.pool = nn.MaxPool2d(2)  # max pooling keeps spikes binary (counted as SOPs)
+        self.pool = SpikeMaxPool2d()  # = nn.MaxPool2d(2), faster on CPU; keeps spikes binary (counted as SOPs)
         side = image_size // (2 ** len(channels))
         if side < 1:
             raise ValueError(f"image_size={image_size} is too small for {len(channels)} pooling stages.")

@@ -3,6 +3,8 @@
 from ._layers import SpikingConv2d as SpikingConv2d
 from ._layers import SpikingLinear as SpikingLinear
 from ._layers import seq_apply as seq_apply
+from ._pool import SpikeMaxPool2d as SpikeMaxPool2d
+from ._pool import max_pool2x2 as max_pool2x2
 from ._neurons import ALIF as ALIF
 from ._neurons import GIF as GIF
 from ._neurons import IF as IF

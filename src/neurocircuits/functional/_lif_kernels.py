@@ -1,0 +1,181 @@
+"""numba kernels of the fused multi-step LIF (CPU fast path of :mod:`.lif_multistep`).
+
+Imported only when that path runs. Arrays are 2-D ``(time, M)`` views of contiguous tensors with
+``M`` = batch x features; per-neuron parameters arrive as ``(M,)`` arrays, uniform ones as scalars of the array dtype (numba
+compiles one specialisation per combination).
+One call runs the whole time loop, so there is no per-step dispatch and the inner loops over ``M``
+are plain, branch-free (selects), vectorisable code. The arithmetic per element is the unrolled
+reference's, in its order (``a v + g x``, ``H(h - theta)``, ``h - theta s``); no ``fastmath``.
+
+Surrogate codes (``dF/dx`` at ``x = h - theta``, as in :mod:`.surrogate`):
+0 atan ``(a/2) / (1 + (pi a x / 2)^2)``, 1 fast_sigmoid ``1 / (1 + a|x|)^2``,
+2 triangle ``a max(0, 1 - a|x|)``, 3 sigmoid ``a s (1 - s)``, 4 straight_through ``1``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba.core import types
+from numba.extending import overload
+
+SURROGATE_CODES = {"atan": 0, "fast_sigmoid": 1, "triangle": 2, "sigmoid": 3, "straight_through": 4}
+
+
+def _at(p, m):  # noqa: ANN001, ANN202 - element m of a per-neuron array, or the scalar itself
+    return p[m] if isinstance(p, np.ndarray) else p
+
+
+def _sl(p, lo, hi):  # noqa: ANN001, ANN202 - p[lo:hi] of a per-neuron array, or the scalar itself
+    return p[lo:hi] if isinstance(p, np.ndarray) else p
+
+
+@overload(_sl, inline="always")
+def _sl_ov(p, lo, hi):  # noqa: ANN001, ANN202
+    if isinstance(p, types.Array):
+        return lambda p, lo, hi: p[lo:hi]
+    return lambda p, lo, hi: p
+
+
+@overload(_at, inline="always")
+def _at_ov(p, m):  # noqa: ANN001, ANN202
+    if isinstance(p, types.Array):
+        return lambda p, m: p[m]
+    return lambda p, m: p
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def lif_forward(x, static, v0, a, g, th, soft, vr, h, s, v):  # pragma: no cover - compiled
+    """Charge, fire and reset over ``T = h.shape[0]`` steps; ``v`` receives the final membrane.
+
+    ``x`` is ``(T, M)``, or ``(1, M)`` read at every step when ``static``.
+    """
+    T, M = h.shape
+    one = h.dtype.type(1.0)
+    zero = h.dtype.type(0.0)
+    vrt = h.dtype.type(vr)
+    for m in range(M):
+        v[m] = v0[m]
+    for t in range(T):
+        xt = x[0] if static else x[t]
+        ht = h[t]
+        st = s[t]
+        if soft:
+            for m in range(M):
+                hm = _at(a, m) * v[m] + _at(g, m) * xt[m]
+                sm = one if hm >= _at(th, m) else zero
+                ht[m] = hm
+                st[m] = sm
+                v[m] = hm - _at(th, m) * sm
+        else:
+            for m in range(M):
+                hm = _at(a, m) * v[m] + _at(g, m) * xt[m]
+                sm = one if hm >= _at(th, m) else zero
+                ht[m] = hm
+                st[m] = sm
+                v[m] = vrt if sm > zero else hm
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _surrogate_row(h, th, code, alpha, out):  # pragma: no cover - compiled
+    """``out[m] = dF/dx(h[m] - _at(th, m))``; one vectorisable loop per surrogate."""
+    M = h.shape[0]
+    one = out.dtype.type(1.0)
+    zero = out.dtype.type(0.0)
+    al = out.dtype.type(alpha)
+    if code == 0:
+        k = out.dtype.type(math.pi / 2.0 * alpha)
+        half = out.dtype.type(alpha / 2.0)
+        for m in range(M):
+            y = k * (h[m] - _at(th, m))
+            out[m] = half / (one + y * y)
+    elif code == 1:
+        for m in range(M):
+            d = one + al * abs(h[m] - _at(th, m))
+            out[m] = one / (d * d)
+    elif code == 2:
+        for m in range(M):
+            out[m] = al * max(zero, one - al * abs(h[m] - _at(th, m)))
+    elif code == 3:
+        for m in range(M):
+            sg = one / (one + math.exp(-al * (h[m] - _at(th, m))))
+            out[m] = al * sg * (one - sg)
+    else:
+        for m in range(M):
+            out[m] = one
+
+
+BLOCK = 2048  # elements per block in the backward: the block's rows and sigma' stay in L1/L2
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def lif_backward(h, s, gs, gh, gvT, a, g, th, soft, detach, vr, code, alpha, static, gx, gv0):  # pragma: no cover
+    """Reverse-time recursion ``G_t = gh_t + gs_t sigma'_t + gv_t D_t``, ``gv_{t-1} = a G_t``.
+
+    ``gs``/``gh`` are ``(T, M)`` or ``None`` when that output got no gradient (numba compiles the
+    ``None`` branches away); ``gvT`` is ``(M,)`` or ``None``. Writes ``dL/dx`` into ``gx``
+    (``(T, M)``, or ``(1, M)`` summed over time when ``static``) and ``dL/dv0`` into ``gv0``, and
+    uses no other array of size ``M`` (sigma' lives in one block-sized scratch row).
+    ``D_t = dv_t/dh_t`` is ``1`` (soft, detached: its own loop), else
+    ``1 - f1 theta sigma' - f2 s + f3 (v_reset - h) sigma'`` with 0/1 factors: ``1 - theta sigma'``
+    (soft), ``1 - s`` (hard, detached), ``1 - s + (v_reset - h) sigma'`` (hard); adding exact zeros
+    leaves each case's value unchanged.
+    """
+    T, M = h.shape
+    one = h.dtype.type(1.0)
+    zero = h.dtype.type(0.0)
+    f_soft = one if (soft and not detach) else zero
+    f_hard = zero if soft else one
+    f_hard_sg = one if (not soft and not detach) else zero
+    vrt = h.dtype.type(vr)
+    plain = soft and detach
+    carry = gv0  # gv_t = dL/dv_t, updated in place; ends as dL/dv0
+    for m in range(M):
+        carry[m] = zero
+    if gvT is not None:
+        for m in range(M):
+            carry[m] = gvT[m]
+    if static:
+        for m in range(M):
+            gx[0, m] = zero
+    sg = np.empty(min(BLOCK, M), dtype=h.dtype)  # sigma' of one block
+    cc = np.empty(min(BLOCK, M), dtype=h.dtype)  # C = gs sigma' + gh of one block
+    for t in range(T - 1, -1, -1):
+        for b0 in range(0, M, BLOCK):
+            b1 = min(b0 + BLOCK, M)
+            n = b1 - b0
+            ht = h[t, b0:b1]
+            cb = carry[b0:b1]
+            gxb = gx[0, b0:b1] if static else gx[t, b0:b1]
+            ab = _sl(a, b0, b1)
+            gb = _sl(g, b0, b1)
+            thb = _sl(th, b0, b1)
+            sgb = sg[:n]
+            ccb = cc[:n]
+            _surrogate_row(ht, thb, code, alpha, sgb)
+            if gs is not None:
+                gsb = gs[t, b0:b1]
+                for j in range(n):
+                    ccb[j] = gsb[j] * sgb[j]
+            else:
+                for j in range(n):
+                    ccb[j] = zero
+            if gh is not None:
+                ghb = gh[t, b0:b1]
+                for j in range(n):
+                    ccb[j] = ccb[j] + ghb[j]
+            if plain:
+                for j in range(n):
+                    G = ccb[j] + cb[j]
+                    gxb[j] = gxb[j] + _at(gb, j) * G if static else _at(gb, j) * G
+                    cb[j] = _at(ab, j) * G
+            else:
+                st = s[t, b0:b1]
+                for j in range(n):
+                    D = (one - f_soft * _at(thb, j) * sgb[j] - f_hard * st[j]
+                         + f_hard_sg * (vrt - ht[j]) * sgb[j])
+                    G = ccb[j] + cb[j] * D
+                    gxb[j] = gxb[j] + _at(gb, j) * G if static else _at(gb, j) * G
+                    cb[j] = _at(ab, j) * G
