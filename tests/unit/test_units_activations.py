@@ -36,6 +36,53 @@ def test_helu_forward_is_relu_and_gradient_passes_above_minus_alpha():
         HeLU(-1.0)
 
 
+def _digits_mlp_run(act: torch.nn.Module, bias0: float, seed: int, steps: int = 500) -> tuple[float, float]:
+    """Train a 64-64-64-10 MLP on digits (SGD 0.05, momentum 0.9, batch 64) with hidden biases
+    initialised to ``bias0``; return (fraction of hidden units never active on the training set,
+    held-out accuracy)."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.tensor(d.data, dtype=torch.float32)
+    y = torch.tensor(d.target)
+    x = (x - x.mean(0)) / (x.std(0) + 1e-6)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    tr, te = perm[:1200], perm[1200:]
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Linear(64, 64), act, torch.nn.Linear(64, 64), act, torch.nn.Linear(64, 10))
+    with torch.no_grad():
+        net[0].bias.fill_(bias0)
+        net[2].bias.fill_(bias0)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        idx = tr[torch.randint(0, len(tr), (64,), generator=gen)]
+        loss = torch.nn.functional.cross_entropy(net(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        h1 = net[0](x[tr])
+        h2 = net[2](torch.relu(h1))
+        dead = float(torch.cat([(h1 > 0).sum(0) == 0, (h2 > 0).sum(0) == 0]).float().mean())
+        acc = float((net(x[te]).argmax(1) == y[te]).float().mean())
+    return dead, acc
+
+
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow)])
+def test_helu_revives_dying_relu_units_and_keeps_accuracy(seed):
+    """Row 135: hidden biases initialised at -1 leave most ReLU units (nearly) silent; ReLU units
+    that never fire get no gradient and stay dead, HeLU's backward gate (x > -1) revives them."""
+    dead_relu, acc_relu = _digits_mlp_run(torch.nn.ReLU(), -1.0, seed)
+    dead_helu, acc_helu = _digits_mlp_run(HeLU(alpha=1.0), -1.0, seed)
+    assert dead_relu > 0.15 and dead_helu < 0.05, (dead_relu, dead_helu)
+    assert acc_helu > 0.9 and acc_helu > acc_relu + 0.3, (acc_relu, acc_helu)
+    if seed == 0:  # control: with the usual zero-bias init no unit dies and HeLU costs nothing
+        dead_c, acc_c = _digits_mlp_run(torch.nn.ReLU(), 0.0, seed)
+        dead_hc, acc_hc = _digits_mlp_run(HeLU(alpha=1.0), 0.0, seed)
+        assert dead_c == dead_hc == 0.0 and abs(acc_c - acc_hc) < 0.03, (acc_c, acc_hc)
+
+
 @pytest.mark.slow
 def test_rational_mlp_fits_high_frequency_target_with_ten_times_fewer_parameters_than_relu():
     x = torch.linspace(-1, 1, 400).unsqueeze(-1)
