@@ -174,10 +174,9 @@ class _Norm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind is None:
             return x
-        if self.kind == "ln":
-            x = x - x.mean(-1, keepdim=True)
-            return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.w + self.b
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.w
+        if self.kind == "ln":  # one fused kernel (the same function as centring and scaling by hand)
+            return F.layer_norm(x, (x.shape[-1],), self.w, self.b, self.eps)
+        return F.rms_norm(x, (x.shape[-1],), self.w, self.eps)
 
 
 def _hook_trimmed(point: HookPoint, x: torch.Tensor, keep: torch.Tensor | None, dim: int, full: int) -> torch.Tensor:
