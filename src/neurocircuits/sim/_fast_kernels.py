@@ -17,9 +17,11 @@ import math
 
 import numba
 import numpy as np
-from numba.core import types
-from numba.extending import overload
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic, overload
 
+_AHEAD = 8  # spikes whose synapse rows are prefetched ahead of the one being propagated
 BLOCK = 8192  # neurons per block: the block's arrays stay in L2 between the passes (a multiple of 64)
 
 
@@ -57,6 +59,36 @@ def _row_ov(a, c, lo, hi):  # noqa: ANN001, ANN202
     return lambda a, c, lo, hi: a[c]
 
 
+@intrinsic
+def _prefetch(typingctx, arr, idx):  # noqa: ANN001, ANN202 - a hint: fetch the cache line of arr[idx] (no effect on results)
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, signature.args[0], ary, [args[1]], wraparound=False)
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                            "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@numba.njit(inline="always")
+def _prefetch_row(indptr, post, w, same_w, ptr0, syn0, j, n_src):  # pragma: no cover - compiled
+    """Prefetch the synapses (targets, and weights unless uniform) of source row ``j`` (if in range)."""
+    if j < 0 or j >= n_src:
+        return
+    a = indptr[ptr0 + j] + syn0
+    b = indptr[ptr0 + j + 1] + syn0
+    for s in range(a, b, 16):
+        _prefetch(post, s)
+    if not same_w:
+        for s in range(a, b, 16):
+            _prefetch(w, s)
+
+
 # ------------------------------------------------------------------ kernels
 @numba.njit(cache=True, nogil=True)
 def deliver(step, half_dt, v, ref, spikes, ch_kind, ch_lo, ch_hi, ch_len, g, xs, buf):  # pragma: no cover
@@ -78,66 +110,73 @@ def deliver(step, half_dt, v, ref, spikes, ch_kind, ch_lo, ch_hi, ch_len, g, xs,
 
 
 @numba.njit(cache=True, nogil=True)
+def _exp_current(bc, gc, xb, kc, d):  # pragma: no cover - compiled
+    for j in range(gc.shape[0]):
+        gi = gc[j] + bc[j]
+        bc[j] = 0
+        xb[j] = xb[j] + _at(kc, j) * gi
+        gc[j] = gi * d
+
+
+@numba.njit(cache=True, nogil=True)
+def _delta_current(bc, vb, rb, sb, half_dt):  # pragma: no cover - compiled
+    for j in range(vb.shape[0]):
+        a_in = bc[j]
+        bc[j] = 0
+        op = 1.0 if (sb[j] == 0) & (rb[j] <= half_dt) else 0.0
+        vb[j] = vb[j] + a_in * op
+
+
+@numba.njit(cache=True, nogil=True)
+def _alpha_current(bc, gc, xc, xb, kc, kxc, d, hd):  # pragma: no cover - compiled
+    e = math.e
+    for j in range(gc.shape[0]):
+        xi = xc[j] + e * bc[j]
+        bc[j] = 0
+        gi = gc[j]
+        xb[j] = xb[j] + _at(kc, j) * gi
+        xb[j] = xb[j] + _at(kxc, j) * xi
+        gc[j] = gi * d + xi * hd
+        xc[j] = xi * d
+
+
+@numba.njit(cache=True, nogil=True)
+def _exp_conductance(bc, gc, tb, eb, gs, er, d):  # pragma: no cover - compiled
+    for j in range(gc.shape[0]):
+        gi = gc[j] + bc[j]
+        bc[j] = 0
+        gg = gi * _at(gs, j)
+        tb[j] = tb[j] + gg
+        eb[j] = eb[j] + gg * er
+        gc[j] = gi * d
+
+
+@numba.njit(cache=True, nogil=True)
 def _channels(step, b0, b1, half_dt, spikes, v, ref, gscale, ch_kind, ch_lo, ch_hi, ch_decay, ch_h, ch_erev,
               ch_len, g, xs, kg, kx, buf, x, gtot, ge):  # pragma: no cover - compiled
-    """Add the arrivals of step - 1 and each channel's drive to ``x`` (block ``[b0, b1)``), then decay."""
-    e = math.e
+    """Add the arrivals of step - 1 and each channel's drive to ``x`` (block ``[b0, b1)``), then decay.
+
+    One small function per kernel kind: each inner loop is then vectorised on its own.
+    """
     for c in range(ch_kind.shape[0]):
         lo = max(ch_lo[c], b0)
         hi = min(ch_hi[c], b1)
         if lo >= hi:
             continue
-        m = hi - lo
         o = lo - b0
-        prev = (step - 1) % ch_len[c]
         kd = ch_kind[c]
-        d = ch_decay[c]
-        bc = buf[c, prev, lo:hi]
-        xb = x[o:o + m]
+        bc = buf[c, (step - 1) % ch_len[c], lo:hi]
+        xb = x[o:o + hi - lo]
         if kd == 1:  # exponential current: the common case
-            gc = g[c, lo:hi]
-            kc = _row(kg, c, lo, hi)
-            for j in range(m):
-                gi = gc[j] + bc[j]
-                bc[j] = 0
-                xb[j] = xb[j] + _at(kc, j) * gi
-                gc[j] = gi * d
+            _exp_current(bc, g[c, lo:hi], xb, _row(kg, c, lo, hi), ch_decay[c])
         elif kd == 0:
-            vb = v[lo:hi]
-            rb = ref[lo:hi]
-            sb = spikes[lo:hi]
-            for j in range(m):
-                a_in = bc[j]
-                bc[j] = 0
-                op = 1.0 if (sb[j] == 0) & (rb[j] <= half_dt) else 0.0
-                vb[j] = vb[j] + a_in * op
+            _delta_current(bc, v[lo:hi], ref[lo:hi], spikes[lo:hi], half_dt)
         elif kd == 2:
-            gc = g[c, lo:hi]
-            xc = xs[c, lo:hi]
-            kc = _row(kg, c, lo, hi)
-            kxc = _row(kx, c, lo, hi)
-            hd = ch_h[c] * d
-            for j in range(m):
-                xi = xc[j] + e * bc[j]
-                bc[j] = 0
-                gi = gc[j]
-                xb[j] = xb[j] + _at(kc, j) * gi
-                xb[j] = xb[j] + _at(kxc, j) * xi
-                gc[j] = gi * d + xi * hd
-                xc[j] = xi * d
+            _alpha_current(bc, g[c, lo:hi], xs[c, lo:hi], xb, _row(kg, c, lo, hi), _row(kx, c, lo, hi),
+                           ch_decay[c], ch_h[c] * ch_decay[c])
         else:
-            gc = g[c, lo:hi]
-            er = ch_erev[c]
-            gs = _sl(gscale, lo, hi)
-            tb = gtot[o:o + m]
-            eb = ge[o:o + m]
-            for j in range(m):
-                gi = gc[j] + bc[j]
-                bc[j] = 0
-                gg = gi * _at(gs, j)
-                tb[j] = tb[j] + gg
-                eb[j] = eb[j] + gg * er
-                gc[j] = gi * d
+            _exp_conductance(bc, g[c, lo:hi], gtot[o:o + hi - lo], ge[o:o + hi - lo], _sl(gscale, lo, hi),
+                             ch_erev[c], ch_decay[c])
 
 
 def _vinf(v_rest, x, j):  # noqa: ANN001, ANN202 - v_rest[j] + x, or x itself when v_rest is None (x is v_inf)
@@ -270,7 +309,11 @@ def run_chunk(step0, n_steps, dt, half_dt, v, ref, spikes, iext, vrest, vthr, vr
             bc = buf[c, (step + max(d_uni, 0)) % L]
             w_uni = pw_w[p]  # the pathway's weight when all are equal (bitwise), else NaN
             same_w = w_uni == w_uni
+            for q in range(first, min(first + _AHEAD, n_out)):
+                _prefetch_row(indptr, post, w, same_w, ptr0, syn0, out_idx[q] - lo_src, n_src)
             for q in range(first, n_out):
+                if q + _AHEAD < n_out:  # rows are random places in memory: ask for them a few spikes ahead
+                    _prefetch_row(indptr, post, w, same_w, ptr0, syn0, out_idx[q + _AHEAD] - lo_src, n_src)
                 j = out_idx[q] - lo_src
                 if j < 0 or j >= n_src:
                     continue
