@@ -3,8 +3,11 @@
 CUBA (Vogels & Abbott 2005 as in Brette et al. 2007): 1 s of biological time, dt = 0.1 ms, p = 0.02 at
 N = 4,000 and a fixed in-degree of 80 (64 exc + 16 inh) beyond. Every (simulator, N, repeat) runs in a
 fresh subprocess with OMP_NUM_THREADS=1 (NEST: 1 thread). Timed: the simulation loop only; compilation /
-JIT / network construction are reported separately. Results (medians) go to bench/results/sim.json,
-written atomically after each measurement; finished cells are skipped on a rerun (resume).
+JIT / network construction are reported separately. Both wall time and process CPU time of the timed loop
+are recorded (Brian2's cpp_standalone target times its loop with std::clock(), i.e. CPU time, so it is
+compared on CPU time; on a shared machine CPU time is also the less load-sensitive figure). Results
+(medians) go to bench/results/sim.json, written atomically after each measurement; finished cells are
+skipped on a rerun (resume); ``--rerun SIM ...`` measures those simulators again.
 
 Run in the peer venv:  OMP_NUM_THREADS=1 /work/venvs/sim/bin/python bench/sim.py --sizes 4000 20000
 """
@@ -26,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sim.json"
-SIMULATORS = ("neurocircuits", "neurocircuits_torch", "brian2_cython", "brian2_cpp_standalone", "nest")
+SIMULATORS = ("neurocircuits", "neurocircuits_f64", "neurocircuits_torch", "brian2_cython", "brian2_cpp_standalone",
+              "nest")
 DURATION_MS, DT_MS = 1000.0, 0.1
 
 
@@ -46,29 +50,30 @@ def explicit_fixed_in_degree(n: int, seed: int) -> tuple[np.ndarray, ...]:
 
 
 # ------------------------------------------------------------------------------------------ workers
-def run_neurocircuits(n: int, seed: int, backend: str) -> dict:
+def run_neurocircuits(n: int, seed: int, backend: str, dtype: str = "float32") -> dict:
     import torch
 
     torch.set_num_threads(1)
     from neurocircuits.sim import build_cuba
 
+    dt = getattr(torch, dtype)
     t0 = time.perf_counter()
-    warm, _ = build_cuba(400, connectivity="fixed_in_degree", seed=seed)  # JIT / cache load, excluded
+    warm, _ = build_cuba(400, connectivity="fixed_in_degree", seed=seed, dtype=dt)  # JIT / cache load, excluded
     warm.backend = backend
     warm.run(10.0)
     compile_s = time.perf_counter() - t0
     rule, _ = connectivity(n, seed)
     t0 = time.perf_counter()
-    net, o = build_cuba(n, connectivity=rule, seed=seed)
+    net, o = build_cuba(n, connectivity=rule, seed=seed, dtype=dt)
     net.backend = backend
     net.build()
     build_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     net.run(DURATION_MS, progress=False)
-    run_s = time.perf_counter() - t0
+    run_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
     n_syn = sum(p.n_synapses for p in net.projections)
-    return {"run_s": run_s, "compile_s": compile_s, "build_s": build_s, "spikes": o["spikes"].num_spikes,
-            "n_synapses": n_syn, "backend": net.active_backend()}
+    return {"run_s": run_s, "cpu_s": cpu_s, "compile_s": compile_s, "build_s": build_s,
+            "spikes": o["spikes"].num_spikes, "n_synapses": n_syn, "backend": net.active_backend(), "dtype": dtype}
 
 
 def _brian2_net(n: int, seed: int):  # noqa: ANN202
@@ -109,10 +114,10 @@ def run_brian2_cython(n: int, seed: int) -> dict:
     net.run(0.1 * ms)  # compiles (or loads from the cython cache); excluded
     compile_s = time.perf_counter() - t0
     before = M.num_spikes
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     net.run(DURATION_MS * ms)
-    run_s = time.perf_counter() - t0
-    return {"run_s": run_s, "compile_s": compile_s, "spikes": int(M.num_spikes - before),
+    run_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    return {"run_s": run_s, "cpu_s": cpu_s, "compile_s": compile_s, "spikes": int(M.num_spikes - before),
             "n_synapses": int(sum(len(x) for x in syns))}
 
 
@@ -128,9 +133,11 @@ def run_brian2_standalone(n: int, seed: int) -> dict:
     t0 = time.perf_counter()
     b2.device.build(directory=tmp, compile=True, run=True)
     total = time.perf_counter() - t0
-    run_s = float(b2.device._last_run_time)
-    return {"run_s": run_s, "compile_s": total - run_s, "spikes": int(M.num_spikes),
-            "n_synapses": None, "note": "run_s is Brian2's own timing of the main loop (device._last_run_time)"}
+    # Without OpenMP Brian2 times its main loop with std::clock(): process CPU time, not wall time
+    # (brian2/devices/cpp_standalone/templates/network.cpp), so it is compared with the others' CPU time.
+    cpu_s = float(b2.device._last_run_time)
+    return {"run_s": cpu_s, "cpu_s": cpu_s, "compile_s": total - cpu_s, "spikes": int(M.num_spikes),
+            "n_synapses": None, "note": "Brian2's own std::clock() timing of the main loop (CPU time); no wall time"}
 
 
 def run_nest(n: int, seed: int) -> dict:
@@ -162,15 +169,16 @@ def run_nest(n: int, seed: int) -> dict:
     nest.Simulate(DT_MS)  # prepares the connection infrastructure; excluded
     compile_s = time.perf_counter() - t0
     before = rec.n_events
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     nest.Simulate(DURATION_MS)
-    run_s = time.perf_counter() - t0
-    return {"run_s": run_s, "compile_s": compile_s, "spikes": int(rec.n_events - before),
+    run_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    return {"run_s": run_s, "cpu_s": cpu_s, "compile_s": compile_s, "spikes": int(rec.n_events - before),
             "n_synapses": int(nest.GetKernelStatus("num_connections")) - n, "note": "delay 0.1 ms (NEST minimum)"}
 
 
 WORKERS = {
     "neurocircuits": lambda n, s: run_neurocircuits(n, s, "numba"),
+    "neurocircuits_f64": lambda n, s: run_neurocircuits(n, s, "numba", "float64"),
     "neurocircuits_torch": lambda n, s: run_neurocircuits(n, s, "torch"),
     "brian2_cython": run_brian2_cython,
     "brian2_cpp_standalone": run_brian2_standalone,
@@ -205,6 +213,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout-s", type=float, default=1800)
     ap.add_argument("--fresh", action="store_true", help="ignore earlier results")
+    ap.add_argument("--rerun", nargs="+", default=[], choices=SIMULATORS,
+                    help="measure these simulators again (drop their earlier cells; the others resume)")
     ap.add_argument("--worker", nargs=3, metavar=("SIM", "N", "SEED"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -218,6 +228,8 @@ def main() -> None:
                              "cpu_count": os.cpu_count()},
                  "versions": versions(), "duration_ms": DURATION_MS, "dt_ms": DT_MS, "threads": 1})
     cells = data.setdefault("cells", {})
+    for key in [k for k, c in cells.items() if k.split("@")[0] in args.rerun and int(k.split("@")[1]) in args.sizes]:
+        del cells[key]
     failed: set[str] = set()
     for n in args.sizes:
         n_rep = 1 if n >= 100000 else args.repeats
@@ -241,31 +253,44 @@ def main() -> None:
                     write_atomic(RESULTS, data)
                     print(f"{key}: failed ({err})", flush=True)
                     continue
+                res["load_1min"] = os.getloadavg()[0]  # the machine is shared: say how busy it was
+                res["measured_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
                 reps.append(res)
                 runs = [x["run_s"] for x in reps]
                 spikes = statistics.median(x["spikes"] for x in reps)
                 syn = next((x["n_synapses"] for x in reps if x.get("n_synapses")), None)
                 events = spikes * (syn / n if syn else 80)
+                cpus = [x["cpu_s"] for x in reps if "cpu_s" in x]
                 cells[key] = {"simulator": sim_name, "n_neurons": n, "connectivity": connectivity(n, 0)[0],
                               "repeats": reps, "run_s_median": statistics.median(runs),
+                              "cpu_s_median": statistics.median(cpus) if len(cpus) == len(reps) else None,
                               "compile_s_median": statistics.median(x["compile_s"] for x in reps),
                               "rate_hz": spikes / n / (DURATION_MS / 1000),
                               "synaptic_events_per_s": events / statistics.median(runs)}
                 write_atomic(RESULTS, data)
                 print(f"{key}: run {res['run_s']:.3f} s, compile {res['compile_s']:.2f} s, "
                       f"rate {res['spikes'] / n:.2f} Hz", flush=True)
-    ratios = {}
-    for n in args.sizes:
+    ratios = {}  # wall time; Brian2 standalone reports CPU time only, so it appears in the CPU ratios alone
+    for n in sorted({c["n_neurons"] for c in cells.values() if "n_neurons" in c}):
         ours = cells.get(f"neurocircuits@{n}", {}).get("run_s_median")
-        for sim_name in SIMULATORS[1:]:
+        for sim_name in [x for x in SIMULATORS[1:] if x != "brian2_cpp_standalone"]:
             peer = cells.get(f"{sim_name}@{n}", {}).get("run_s_median")
             if ours and peer:
                 ratios[f"{sim_name}@{n}"] = peer / ours
     data["speedup_of_neurocircuits_over"] = ratios
+    cpu_ratios = {}  # process CPU time of the timed loop (all but the earlier NEST-at-100k run): less load-sensitive
+    for n in sorted({c["n_neurons"] for c in cells.values() if "n_neurons" in c}):
+        ours = cells.get(f"neurocircuits@{n}", {}).get("cpu_s_median")
+        for sim_name in SIMULATORS[1:]:
+            peer = cells.get(f"{sim_name}@{n}", {}).get("cpu_s_median")
+            if ours and peer:
+                cpu_ratios[f"{sim_name}@{n}"] = peer / ours
+    data["cpu_time_speedup_of_neurocircuits_over"] = cpu_ratios
     write_atomic(RESULTS, data)
-    print("\npeer time / neurocircuits time (>1: we are faster):")
-    for k, v in ratios.items():
-        print(f"  {k:32s} {v:6.2f}x")
+    print("\npeer time / neurocircuits time (>1: we are faster), wall and CPU:")
+    for k in sorted(set(ratios) | set(cpu_ratios)):
+        wall, cpu = ratios.get(k), cpu_ratios.get(k)
+        print(f"  {k:32s} wall {wall if wall else float('nan'):6.2f}x  cpu {cpu if cpu else float('nan'):6.2f}x")
 
 
 if __name__ == "__main__":
