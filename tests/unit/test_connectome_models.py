@@ -77,6 +77,22 @@ def test_rnn_wiring_is_the_signed_connectome() -> None:
     assert m.in_index.tolist() == [idx["s1"], idx["s2"]] and m.out_index.tolist() == [idx["m1"], idx["m2"]]
 
 
+@pytest.mark.parametrize("transform, f", [("sqrt", np.sqrt), ("log1p", np.log1p), ("binary", lambda c: 1.0)])
+def test_rnn_weight_transform_maps_synapse_counts(transform: str, f) -> None:
+    m = create_model("connectome_rnn", graph=toy_graph(), in_features=3, out_features=2, trainable="io",
+                     spectral_radius=1.0, weight_transform=transform)
+    w = m.recurrent_weight.double()
+    idx = {n: i for i, n in enumerate(m.names)}
+    scale = w[idx["s2"], idx["i"]] / f(1.0)                              # count 1
+    assert scale > 0
+    assert torch.isclose(w[idx["s1"], idx["i"]], f(3.0) * scale)          # count 3
+    assert torch.isclose(w[idx["i"], idx["m2"]], -f(2.0) * scale)         # count 2, inhibitory
+    assert torch.isclose(w[idx["i"], idx["m1"]], f(1.0) * scale)          # gap junction, count 1
+    assert torch.isclose(w[idx["m1"], idx["m1"]], -f(1.0) * scale)        # its Laplacian diagonal
+    with pytest.raises(ValueError, match="weight_transform"):
+        ConnectomeRNNConfig(weight_transform="square")
+
+
 def test_rnn_forward_ablation_and_expansion() -> None:
     torch.manual_seed(0)
     m = create_model("connectome_rnn", graph=toy_graph(), in_features=3, out_features=2, steps=5)

@@ -46,7 +46,7 @@ def test_rewiring_keeps_density_and_moves_weights() -> None:
 def test_row10_g2g_75pct_sparse_matches_dense_and_hebbian_vs_random() -> None:
     x, y = load_digits(return_X_y=True)
     acc = {"dense": [], "random": [], "hebbian": []}
-    for seed in range(3):
+    for seed in range(10):
         xtr, xte, ytr, yte = (torch.tensor(a) for a in _split(x / 16.0, y, seed))
         xtr, xte = xtr.float(), xte.float()
         for name, dense, mode in [("dense", True, None), ("random", False, "random"), ("hebbian", False, "hebbian")]:
@@ -57,10 +57,15 @@ def test_row10_g2g_75pct_sparse_matches_dense_and_hebbian_vs_random() -> None:
             with torch.no_grad():
                 acc[name].append((net(xte)[0].argmax(1) == yte).float().mean().item())
     mean = {k: sum(v) / len(v) for k, v in acc.items()}
-    print("G2G digits accuracy (3 splits):", mean)
-    # measured (5 splits): dense 0.959, random regrowth 0.964, Hebbian regrowth 0.963
+    wins = sum(h > r for h, r in zip(acc["hebbian"], acc["random"]))
+    losses = sum(h < r for h, r in zip(acc["hebbian"], acc["random"]))
+    print("G2G digits accuracy (10 splits):", mean, f"Hebbian vs random: {wins} wins, {losses} losses")
+    # measured (10 splits, 2026-11-29): dense 0.968 +- 0.010, random regrowth 0.963 +- 0.003,
+    # Hebbian regrowth 0.966 +- 0.007; Hebbian - random = +0.003 +- 0.002 (s.e.m.), 6 wins 1 tie 3 losses
     assert mean["random"] >= mean["dense"] - 0.01 and mean["hebbian"] >= mean["dense"] - 0.01
-    assert mean["hebbian"] >= mean["random"] - 0.01   # Hebbian regrowth is as good as random (within 1 point)
+    # Hebbian >= random (the catalog's claim); 0.002 (one test digit per split) absorbs float nondeterminism
+    assert mean["hebbian"] >= mean["random"] - 0.002
+    assert wins >= losses
 
 
 # -- Fly-CL -----------------------------------------------------------------------------------------------

@@ -9,13 +9,14 @@ Equations (``N`` neurons, ``h`` their rates, ``x`` the input, ``S`` the input (s
 ``M`` the output group):
 
     W      = rho * (C_signed + g * L_gap) / r(C_signed + g * L_gap)        (fixed unless trainable="all")
-    C_signed[i, j] = s_i * count_ij                     (s_i: the presynaptic neuron's sign, Dale)
-    L_gap  = G - diag(G 1)                              (diffusive gap-junction coupling, G symmetric)
+    C_signed[i, j] = s_i * f(count_ij)                  (s_i: the presynaptic neuron's sign, Dale)
+    L_gap  = G - diag(G 1),  G = f(gap counts)          (diffusive gap-junction coupling, G symmetric)
     u_t    = x_t W_in P_S + b                           (P_S scatters onto the sensory neurons only)
     h_t    = (1 - a) h_{t-1} + a * phi(h_{t-1} W + u_t)
     y_t    = h_t[M] W_out + c
 
-with ``r(.)`` the spectral radius, ``a = dt / tau``. ``trainable="io"`` trains only ``W_in``,
+with ``r(.)`` the spectral radius, ``a = dt / tau`` and ``f`` the synapse-count transform
+(``weight_transform``: the raw count, its square root, ``log1p`` or 1 per edge). ``trainable="io"`` trains only ``W_in``,
 ``b``, ``W_out``, ``c``; ``"all"`` also trains the recurrent magnitudes under a sign constraint
 (:mod:`neurocircuits.layers.constraints`). Modality ablation silences an input group's neurons'
 input; structured expansion replaces every neuron by ``k`` units with block-copied wiring
@@ -33,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.connectomes._matrix import connectome_mask, signed_adjacency
+from ..data.connectomes._matrix import COUNT_TRANSFORMS, connectome_mask, signed_adjacency
 from ..graph import CircuitGraph
 from ..layers.constraints import inverse_magnitude, signed_weight
 from ..layers.hooks import HookPoint
@@ -53,6 +54,7 @@ class ConnectomeRNNConfig:
     dt_over_tau: float = 0.5
     spectral_radius: float = 0.9
     gap_scale: float = 1.0
+    weight_transform: str = "count"
     unknown_sign: int = 1
     expansion: int = 1
     trainable: str = "io"
@@ -68,6 +70,9 @@ class ConnectomeRNNConfig:
             raise ValueError(f"dt_over_tau must be in (0, 1], got {self.dt_over_tau}.")
         if self.spectral_radius <= 0:
             raise ValueError(f"spectral_radius must be > 0, got {self.spectral_radius}.")
+        if self.weight_transform not in COUNT_TRANSFORMS:
+            raise ValueError(f"weight_transform must be one of {sorted(COUNT_TRANSFORMS)} (how a synapse count "
+                             f"becomes a weight), not {self.weight_transform!r}.")
         if self.unknown_sign not in (-1, 0, 1):
             raise ValueError(f"unknown_sign must be -1, 0 or 1, got {self.unknown_sign}.")
         if self.trainable not in ("io", "all"):
@@ -96,7 +101,7 @@ class ConnectomeRNN(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.graph_name = graph.name
-        adj, names = signed_adjacency(graph, cfg.unknown_sign, cfg.gap_scale)
+        adj, names = signed_adjacency(graph, cfg.unknown_sign, cfg.gap_scale, cfg.weight_transform)
         if not len(names):
             raise ValueError("the graph has no nodes; a connectome RNN needs at least one neuron.")
         k = cfg.expansion
