@@ -288,13 +288,15 @@ def bench_size(size: str, repeats: int, taus: dict[str, float], steps: tuple[str
           f"{cfg['n_pos']} tokens, batch {cfg['batch']}: {n_edges} edges", flush=True)
     rows: dict[str, Any] = {}
     result = {"config": dict(cfg), "n_edges": n_edges,
-              "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "methods": rows}
-    slow = max(1, repeats // 2)
+              "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+              "load_average_at_start": list(os.getloadavg()), "methods": rows}
+    slow = repeats if size == "small" else 1  # ACDC and edge patching: ours and the peer alternate run by run
     state: dict[str, Any] = {}
 
     def record(name: str, t_ours: float, t_peer: float, agree: dict[str, Any], note: str = "") -> None:
         ratio = t_peer / t_ours
-        rows[name] = {"ours_s": t_ours, "peer_s": t_peer, "speedup": ratio, **agree, **({"note": note} if note else {})}
+        rows[name] = {"ours_s": t_ours, "peer_s": t_peer, "speedup": ratio, **agree, **({"note": note} if note else {}),
+                      "load_average": round(os.getloadavg()[0], 2)}
         agree_s = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in agree.items())
         print(f"{name:<18} ours {t_ours:8.3f} s   peer {t_peer:8.3f} s   peer/ours {ratio:6.2f}x   {agree_s}"
               + (f"   ({note})" if note else ""), flush=True)
@@ -321,8 +323,9 @@ def bench_size(size: str, repeats: int, taus: dict[str, float], steps: tuple[str
 
     def acdc() -> None:
         tau = taus[size]
-        t_o, o, _ = timed(lambda: ours_method(ours_model, pairs, "acdc", metric="kl_divergence", threshold=tau), slow)
-        t_p, kept_p, _ = timed(lambda: ac_acdc(pm, loader, tau), 1)
+        t_o, o, t_p, kept_p = timed_pair(
+            lambda: ours_method(ours_model, pairs, "acdc", metric="kl_divergence", threshold=tau),
+            lambda: ac_acdc(pm, loader, tau), slow)
         kept_o = o["kept"] or set()
         iou = len(kept_o & kept_p) / max(1, len(kept_o | kept_p))
         state["acdc"] = (t_p, kept_o)
@@ -338,19 +341,21 @@ def bench_size(size: str, repeats: int, taus: dict[str, float], steps: tuple[str
                note="ours with one ablation configuration per forward (memory_mb tiny)")
 
     def edge_patching() -> None:
-        t_o, o, _ = timed(lambda: ours_method(ours_model, pairs, "edge_patching"), slow)
-        state["edge_patching"] = o
         edges = sorted(pm.edges, key=lambda e: (e.dest.module_name, e.patch_idx))
         sample = cfg["exact_sample"]
         if sample is None or sample >= len(edges):
-            t_p, p, _ = timed(lambda: ac_exact(pm, pairs, edges), slow)
+            t_o, o, t_p, p = timed_pair(lambda: ours_method(ours_model, pairs, "edge_patching"),
+                                        lambda: ac_exact(pm, pairs, edges), slow)
+            state["edge_patching"] = o
             state["edge_patching_peer_s"] = t_p
             record("edge_patching", t_o, t_p, {"spearman_abs": spearman_abs(o["edges"], p),
                                                "max_abs_diff": max_abs_diff(o["edges"], p)})
         else:
             step = len(edges) / sample
             chosen = [edges[int(i * step)] for i in range(sample)]
-            t_s, p, _ = timed(lambda: ac_exact(pm, pairs, chosen), 1)
+            t_o, o, t_s, p = timed_pair(lambda: ours_method(ours_model, pairs, "edge_patching"),
+                                        lambda: ac_exact(pm, pairs, chosen), slow)
+            state["edge_patching"] = o
             t_p = t_s * len(edges) / sample
             state["edge_patching_peer_s"] = t_p
             sub = {k: o["edges"][k] for k in p}
@@ -386,7 +391,7 @@ def markdown_table(results: dict[str, Any]) -> str:
     for size, block in results.get("sizes", {}).items():
         for name, row in block.get("methods", {}).items():
             agree = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
-                              if k not in ("ours_s", "peer_s", "speedup", "note"))
+                              if k not in ("ours_s", "peer_s", "speedup", "note", "load_average"))
             lines.append(f"| {size} ({block.get('n_edges')} edges) | {name} | {row['ours_s']:.3g} | {row['peer_s']:.3g} | "
                          f"{row['speedup']:.2f}x | {agree} | {row.get('note', '')} |")
     return "\n".join(lines)
@@ -436,7 +441,8 @@ def main(argv: list[str] | None = None) -> None:
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
                     "torch_threads": torch.get_num_threads(), "load_average_at_start": list(os.getloadavg())},
         "versions": versions(),
-        "protocol": "median over repeats (1 run for edge patching and ACDC); speedup = peer seconds / ours seconds; "
+        "protocol": "ours and the peer alternate run by run (same machine load); medians over --repeats runs "
+                    "(medium ACDC and edge patching: 1 run each); speedup = peer seconds / ours seconds; "
                     "agreement = Spearman of |score| over matched edges",
     })
     out.setdefault("sizes", {})
