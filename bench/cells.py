@@ -188,8 +188,8 @@ def run_ours(data: dict[str, torch.Tensor], steps: int, seed: int, starts: int =
              plateau_steps: int = 0, last_steps: int | None = None) -> tuple[list[float], list[float], list[float]]:
     """Our KAN on the same schedule as pykan (``starts=1, plateau_steps=0``), or with random
     restarts at grid 3 (``starts`` candidates, ``warm_steps`` LBFGS steps each, the best goes on),
-    every grid stage stopped once its training RMSE plateaus for ``plateau_steps`` steps, and up to
-    ``last_steps`` steps at the last grid."""
+    every grid stage but the last stopped once its training RMSE plateaus for ``plateau_steps``
+    steps, and ``last_steps`` steps at the last grid."""
     times, rmses, stage = [], [], []
     x, y, xt, yt = data["train_input"], data["train_label"], data["test_input"], data["test_label"]
     t0 = time.perf_counter()
@@ -215,15 +215,16 @@ def run_ours(data: dict[str, torch.Tensor], steps: int, seed: int, starts: int =
 
         n = first_steps if i == 0 else (last_steps or steps) if i == len(GRIDS) - 1 else steps
         res = fit_kan(model, x, y, steps=n, x_test=xt, y_test=yt, update_grid_every=5, callback=record,
-                      plateau_steps=plateau_steps)
+                      plateau_steps=plateau_steps if i < len(GRIDS) - 1 else 0)
         stage.append(res.test_rmse[-1])
     return times, rmses, stage
 
 
 def bench_kan(repeats: int, steps: int = 50) -> dict[str, Any]:
-    """Seeds 0..repeats-1 for both sides. A [2,1,1] KAN at grid 3 sometimes lands in a local
-    minimum (test RMSE ~0.6) in both libraries; such runs are counted and reported, and the
-    target is pykan's median final RMSE over its runs that did not (final RMSE < 1e-2)."""
+    """Seeds 0..repeats-1 for both sides. A [2,1,1] KAN at grid 3 often lands in a local minimum
+    (test RMSE ~0.6) in both libraries; such runs are counted and reported. The target is the
+    largest final test RMSE among pykan's runs that did not (final RMSE < 1e-2), i.e. an error
+    every converged pykan run reached."""
     data = kan_data()
     runs: dict[str, list[Any]] = {"pykan": [], "ours_same_schedule": [], "ours": []}
     runners = (("pykan", run_pykan), ("ours_same_schedule", run_ours),
@@ -235,7 +236,7 @@ def bench_kan(repeats: int, steps: int = 50) -> dict[str, Any]:
             print(f"  kan seed {r} {name:>18}: {t[-1]:.2f} s, test RMSE per grid {[f'{s:.1e}' for s in stage]}",
                   flush=True)
     good = [run[2][-1] for run in runs["pykan"] if run[2][-1] < 1e-2] or [run[2][-1] for run in runs["pykan"]]
-    target = statistics.median(good)
+    target = max(good)
     out: dict[str, Any] = {"task": "pykan example 1, [2,1,1], grids 3/10/20, 50 LBFGS steps each",
                            "target_test_rmse": target, "grids": list(GRIDS)}
     for name, rs in runs.items():
@@ -247,8 +248,8 @@ def bench_kan(repeats: int, steps: int = 50) -> dict[str, Any]:
             "runs_reaching_target": sum(v is not None for v in reach),
             "runs_stuck_in_local_minimum": sum(s[-1] >= 1e-2 for _, _, s in rs),
         }
-    out["ours"]["schedule"] = ("best of 10 random starts after 3 LBFGS steps at grid 3; each grid stage stopped "
-                               "when the train RMSE fell < 1% in 10 steps; up to 150 steps at grid 20")
+    out["ours"]["schedule"] = ("best of 10 random starts after 3 LBFGS steps at grid 3; grid 3 and 10 stages stopped "
+                               "when the train RMSE fell < 1% in 10 steps; 150 steps at grid 20")
     out["ours_same_schedule"]["schedule"] = "pykan's: one start, 50 LBFGS steps per grid"
     out["ratio_time_total_same_schedule"] = out["pykan"]["seconds_total"] / out["ours_same_schedule"]["seconds_total"]
     for name in ("ours", "ours_same_schedule"):

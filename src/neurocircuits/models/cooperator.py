@@ -84,8 +84,10 @@ class ReinforceResult:
 
 def train_reinforce(policy: PermutationInvariantPolicy, target_return: float = 195.0, max_updates: int = 150,
                     batch: int = 16, lr: float = 0.02, gamma: float = 0.99, seed: int = 0,
-                    cfg: CartPoleConfig = CartPoleConfig(), permute: bool = True) -> ReinforceResult:
-    """REINFORCE with a normalised return baseline on batched CartPole episodes.
+                    cfg: CartPoleConfig = CartPoleConfig(), permute: bool = True, entropy_coef: float = 0.01,
+                    max_grad_norm: float = 1.0) -> ReinforceResult:
+    """REINFORCE with a normalised return baseline on batched CartPole episodes (plus an entropy
+    bonus ``entropy_coef`` and gradient-norm clipping at ``max_grad_norm`` against policy collapse).
 
     The target counts as met when a batch's mean return reaches ``target_return``; episodes are
     counted as ``batch`` per update. With ``permute`` every episode sees its four observation
@@ -102,12 +104,13 @@ def train_reinforce(policy: PermutationInvariantPolicy, target_return: float = 1
         a_prev = torch.zeros(batch, policy.n_actions, dtype=dtype)
         state = None
         alive = torch.ones(batch, dtype=torch.bool)
-        logps, masks = [], []
+        logps, ents, masks = [], [], []
         for _ in range(cfg.max_steps):
             logits, state = policy(torch.gather(s, 1, order), a_prev, state)
             logp = torch.log_softmax(logits, dim=-1)
             action = torch.multinomial(logp.detach().exp(), 1, generator=gen).squeeze(-1)
             logps.append(logp.gather(1, action[:, None]).squeeze(-1))
+            ents.append(-(logp.exp() * logp).sum(-1))
             masks.append(alive.clone())
             s, failed = cartpole_step(s, action, cfg)
             alive = alive & ~failed
@@ -127,8 +130,9 @@ def train_reinforce(policy: PermutationInvariantPolicy, target_return: float = 1
             disc[:, t] = running
         valid = mask > 0
         adv = (disc - disc[valid].mean()) / (disc[valid].std() + 1e-8)
-        loss = -(torch.stack(logps, dim=1) * adv * mask).sum() / mask.sum()
+        loss = -((torch.stack(logps, dim=1) * adv + entropy_coef * torch.stack(ents, dim=1)) * mask).sum() / mask.sum()
         opt.zero_grad()
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
         opt.step()
     return result
