@@ -7,8 +7,14 @@ Same work for every library, in one process, OMP_NUM_THREADS=1:
 * Conv: conv3x3(1->16)+BN+LIF, maxpool2, conv3x3(16->32)+BN+LIF, maxpool2, linear(128->10)+LIF, 8 steps.
 
 Each library trains for ``--epochs`` epochs, round-robin (epoch e of every library back to back, so
-background load hits all alike); we report the median wall time of one epoch and the
-test accuracy after the last epoch, and the ratio (peer time / neurocircuits time).
+background load hits all alike); per run we report the median wall time and the median process CPU
+time (user + system, less sensitive to other jobs on a shared machine) of one epoch, the test
+accuracy after the last epoch, and the ratios (peer time / neurocircuits time). ``--runs`` repeats
+everything with fresh models; the summary gives the median over runs and the spread (min, max).
+neurocircuits runs its default path: on CPU with numba installed, the fused LIF's compiled kernels
+and the exact two-pass 2x2 max pool (``layers.spiking.SpikeMaxPool2d``, same values and gradients
+as ``nn.MaxPool2d(2)``); the first epoch includes their one-time compilation if numba's on-disk
+cache is cold (the median over epochs excludes it).
 Peers are written in each library's documented idiom (snnTorch: a per-step loop over layers;
 SpikingJelly: multi-step modules with the torch backend; norse: LIFBoxCell per step, norse's own
 SuperSpike surrogate). For every library the first layer's current (static input) is computed once
@@ -258,6 +264,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--conv-epochs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=5, help="independent repeats (fresh models); medians and spread")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "snn.json"))
     args = ap.parse_args()
 
@@ -266,6 +273,12 @@ def main() -> None:
     import neurocircuits
 
     versions["neurocircuits"] = neurocircuits.__version__
+    try:
+        import numba
+
+        versions["numba"] = numba.__version__  # neurocircuits' compiled LIF/pool kernels
+    except ImportError:
+        versions["numba"] = None
     plain = lambda net, x: net(x)  # noqa: E731
     skipped = {}
     for lib, mlp, conv in (("snntorch", SnnTorchMLP, SnnTorchConv), ("spikingjelly", SJMLP, SJConv), ("norse", NorseMLP, NorseConv)):
@@ -278,22 +291,49 @@ def main() -> None:
             skipped[lib] = f"{type(e).__name__}: {e}"[:200]
             print(f"  skipping {lib}: {skipped[lib]}")
 
-    results: dict = {}
-    for task, layout, epochs, k in (("mlp_64_128_10_T25", "flat", args.epochs, 0), ("conv_16_32_T8", "image", args.conv_epochs, 1)):
-        data = load_digits(layout)
-        print(f"{task}: {epochs} epochs, batch 128, {len(data.y_train)} train samples")
-        results[task] = run_all(libs, k, data, epochs)
-        base = results[task]["neurocircuits"]["epoch_s_median"]
+    tasks = (("mlp_64_128_10_T25", "flat", args.epochs, 0), ("conv_16_32_T8", "image", args.conv_epochs, 1))
+    runs: list[dict] = []
+    for run in range(args.runs):
+        res: dict = {}
+        for task, layout, epochs, k in tasks:
+            data = load_digits(layout)
+            print(f"run {run + 1}/{args.runs} {task}: {epochs} epochs, batch 128, {len(data.y_train)} train samples")
+            res[task] = run_all(libs, k, data, epochs)
+            base, cbase = res[task]["neurocircuits"]["epoch_s_median"], res[task]["neurocircuits"]["epoch_cpu_s_median"]
+            for lib in libs:
+                if lib != "neurocircuits":
+                    r = res[task][lib]["epoch_s_median"] / base
+                    res[task][lib]["time_ratio_vs_neurocircuits"] = r
+                    res[task][lib]["cpu_time_ratio_vs_neurocircuits"] = res[task][lib]["epoch_cpu_s_median"] / cbase
+                    print(f"  neurocircuits is {r:.2f}x faster than {lib} per epoch (wall; cpu "
+                          f"{res[task][lib]['cpu_time_ratio_vs_neurocircuits']:.2f}x)")
+        runs.append(res)
+    # summary over runs: median of the per-run medians and the spread (min, max) of every number
+    summary: dict = {}
+    for task, *_ in tasks:
+        summary[task] = {}
         for lib in libs:
+            rows = [r[task][lib] for r in runs]
+            entry = {}
+            for key in ("epoch_s_median", "epoch_cpu_s_median", "test_acc", "time_ratio_vs_neurocircuits",
+                        "cpu_time_ratio_vs_neurocircuits"):
+                vals = [row[key] for row in rows if key in row]
+                if vals:
+                    entry[key] = {"median": statistics.median(vals), "min": min(vals), "max": max(vals)}
+            summary[task][lib] = entry
+    for task, *_ in tasks:
+        for lib in libs:
+            e = summary[task][lib]
             if lib != "neurocircuits":
-                r = results[task][lib]["epoch_s_median"] / base
-                results[task][lib]["time_ratio_vs_neurocircuits"] = r
-                print(f"  neurocircuits is {r:.2f}x faster than {lib} per epoch")
+                w, c = e["time_ratio_vs_neurocircuits"], e["cpu_time_ratio_vs_neurocircuits"]
+                print(f"{task} {lib}: {w['median']:.2f}x wall ({w['min']:.2f}-{w['max']:.2f}), "
+                      f"{c['median']:.2f}x cpu ({c['min']:.2f}-{c['max']:.2f}) over {len(runs)} runs")
 
     out = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
            "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
                        "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
-           "versions": versions, "skipped": skipped, "results": results}
+           "load_average_at_end": os.getloadavg(), "runs": len(runs), "versions": versions, "skipped": skipped,
+           "summary": summary, "results": runs}
     path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")

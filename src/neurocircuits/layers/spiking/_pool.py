@@ -13,14 +13,49 @@ result equals ``F.max_pool2d(x, 2)`` exactly, values and gradients, for every fi
 included, so binary spikes route exactly as in PyTorch). Odd sizes, other kernels, strides or
 paddings fall back to ``F.max_pool2d``. No index tensor is stored: the backward recomputes the
 winners from the saved input and row-pooled map, writing the masks straight into the gradient
-buffers (fresh memory costs page faults, which dominate these small ops on CPU).
+buffers (fresh memory costs page faults, which dominate these small ops on CPU). With numba
+installed, CPU float tensors take one compiled pass each way instead (:mod:`._pool_kernels`).
 """
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+
+@functools.cache
+def _kernels():
+    """The numba pool kernels, or ``None`` without numba."""
+    try:
+        from . import _pool_kernels
+    except ImportError:
+        return None
+    return _pool_kernels
+
+
+class _MaxPool2x2Numba(torch.autograd.Function):
+    """One pass forward, one pass backward (winners recomputed from the saved input)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
+        N, C, H, W = x.shape
+        y = x.new_empty(N, C, H // 2, W // 2)
+        _kernels().pool_forward(x.detach().view(N * C, H, W).numpy(), y.view(N * C, H // 2, W // 2).numpy())
+        ctx.save_for_backward(x)
+        return y
+
+    @staticmethod
+    def backward(ctx, g: Tensor):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        N, C, H, W = x.shape
+        gx = torch.empty_like(x)
+        g = g.detach().contiguous()
+        _kernels().pool_backward(x.detach().view(N * C, H, W).numpy(), g.view(N * C, H // 2, W // 2).numpy(),
+                                 gx.view(N * C, H, W).numpy())
+        return gx
 
 
 class _MaxPool2x2(torch.autograd.Function):
@@ -61,6 +96,8 @@ def max_pool2x2(x: Tensor) -> Tensor:
     """``F.max_pool2d(x, 2)`` (values and gradients) for ``(N, C, H, W)`` input, two-pass on CPU-friendly loops."""
     if x.dim() != 4 or x.shape[-1] % 2 or x.shape[-2] % 2 or not x.is_contiguous():
         return F.max_pool2d(x, 2)
+    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and _kernels() is not None:
+        return _MaxPool2x2Numba.apply(x)
     return _MaxPool2x2.apply(x)
 
 
