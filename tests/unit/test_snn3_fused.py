@@ -162,3 +162,46 @@ def test_max_pool2x2_equals_torch_values_and_gradients(kind, shape):
 def test_spike_max_pool_falls_back_on_odd_maps():
     x = torch.randn(2, 3, 5, 7)
     assert torch.equal(SpikeMaxPool2d()(x), F.max_pool2d(x, 2))
+
+
+@pytest.mark.parametrize("sur", SURROGATES.names())
+def test_fused_alif_equals_unrolled_loop(sur):
+    """The fused adaptive LIF: same spikes, membranes and final state; gradients of input, initial
+    membrane and initial adaptation trace equal autograd through the loop."""
+    from neurocircuits.functional import alif_multistep
+
+    g = torch.Generator().manual_seed(11)
+    x = (torch.randn(20, 3, 5, generator=g, dtype=D) * 0.8 + 0.6).requires_grad_()
+    v0 = (torch.randn(3, 5, generator=g, dtype=D) * 0.3).requires_grad_()
+    b0 = (torch.rand(3, 5, generator=g, dtype=D) * 0.3).requires_grad_()
+    ws = [torch.randn(20, 3, 5, generator=g, dtype=D), torch.randn(20, 3, 5, generator=g, dtype=D),
+          torch.randn(3, 5, generator=g, dtype=D), torch.randn(3, 5, generator=g, dtype=D)]
+    res = []
+    for backend in ("numba", "unrolled"):
+        o = alif_multistep(x, v0, b0, decay=0.9, threshold=1.0, beta=0.5, rho=0.9, surrogate=sur, backend=backend)
+        loss = sum((oi * w).sum() for oi, w in zip(o, ws))
+        res.append((o, torch.autograd.grad(loss, [x, v0, b0])))
+    (o1, g1), (o2, g2) = res
+    assert type(o1.spikes.grad_fn).__name__ == "_FusedALIFBackward"
+    assert 0.1 < float(o1.spikes.mean()) < 0.9
+    for p, q in zip(o1, o2):
+        assert torch.allclose(p, q, atol=1e-12)
+    for p, q in zip(g1, g2):
+        assert torch.allclose(p, q, atol=1e-9, rtol=0)
+    assert g1[2].abs().sum() > 0  # the adaptation trace carries gradient
+
+
+def test_alif_layer_is_fused_and_state_carries_over():
+    from neurocircuits.layers.spiking import ALIF
+
+    torch.manual_seed(2)
+    n = ALIF(6, tau_adapt_ms=20.0, beta=0.8)
+    x = torch.rand(30, 4, 6) * 1.5
+    assert type(n(x.clone().requires_grad_())[0].grad_fn).__name__ == "_FusedALIFBackward"
+    s_all, st_all = n(x)
+    s1, st1 = n(x[:12])
+    s2, st2 = n(x[12:], st1)
+    assert torch.equal(torch.cat([s1, s2]), s_all)
+    assert torch.allclose(st2.v, st_all.v) and torch.allclose(st2.b, st_all.b)
+    slow = ALIF(6, tau_adapt_ms=20.0, beta=0.8, learn_slope=True)  # learnable slope: the unrolled loop
+    assert torch.equal(slow(x)[0], s_all)

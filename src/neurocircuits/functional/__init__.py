@@ -40,6 +40,7 @@ from .encoding import ENCODINGS as ENCODINGS
 from .encoding import decode as decode
 from .encoding import encode as encode
 from .lif_multistep import lif_multistep as lif_multistep
+from .lif_multistep import alif_multistep as alif_multistep
 from .surrogate import SURROGATES as SURROGATES
 from .surrogate import LearnableSurrogate as LearnableSurrogate
 from .surrogate import list_surrogates as list_surrogates

@@ -179,3 +179,66 @@ def lif_backward(h, s, gs, gh, gvT, a, g, th, soft, detach, vr, code, alpha, sta
                     G = ccb[j] + cb[j] * D
                     gxb[j] = gxb[j] + _at(gb, j) * G if static else _at(gb, j) * G
                     cb[j] = _at(ab, j) * G
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def alif_forward(x, v0, b0, a, th0, beta, rho, h, s, b, v):  # pragma: no cover - compiled
+    """Adaptive LIF over ``T`` steps: ``theta_t = th0 + beta b_{t-1}``, ``h_t = a v_{t-1} + x_t``,
+    ``s_t = H(h_t - theta_t)``, ``v_t = h_t - theta_t s_t``, ``b_t = rho b_{t-1} + (1 - rho) s_t``.
+
+    Writes ``h``, ``s`` and the adaptation trace ``b`` (after each step) as ``(T, M)``; ``v`` gets
+    the final membrane. The arithmetic follows the unrolled reference in its order.
+    """
+    T, M = h.shape
+    one = h.dtype.type(1.0)
+    zero = h.dtype.type(0.0)
+    for m in range(M):
+        v[m] = v0[m]
+    for t in range(T):
+        bp = b0 if t == 0 else b[t - 1]
+        xt = x[t]
+        ht = h[t]
+        st = s[t]
+        bt = b[t]
+        for m in range(M):
+            th = _at(th0, m) + _at(beta, m) * bp[m]
+            hm = _at(a, m) * v[m] + xt[m]
+            sm = one if hm - th >= zero else zero
+            ht[m] = hm
+            st[m] = sm
+            v[m] = hm - th * sm
+            bt[m] = _at(rho, m) * bp[m] + (one - _at(rho, m)) * sm
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def alif_backward(h, s, b, b0, gs, gh, gvT, gbT, a, th0, beta, rho, code, alpha, gx, gv0, gb0):  # pragma: no cover
+    """Adjoint recursion of :func:`alif_forward` (reset detached as in the reference: ``v_t = h_t -
+    theta_t sg(s_t)``; the trace ``b`` keeps the spike's gradient). Per step, going back:
+    ``Gs = gs_t + (1 - rho) gb_t``, ``Gh = gh_t + gv_t + Gs sigma'``, ``Gth = -gv_t s_t - Gs sigma'``;
+    ``dL/dx_t = Gh``, ``gv_{t-1} = a Gh``, ``gb_{t-1} = rho gb_t + beta Gth``.
+    """
+    T, M = h.shape
+    one = h.dtype.type(1.0)
+    zero = h.dtype.type(0.0)
+    for m in range(M):
+        gv0[m] = zero if gvT is None else gvT[m]
+        gb0[m] = zero if gbT is None else gbT[m]
+    th = np.empty(M, dtype=h.dtype)
+    sg = np.empty(M, dtype=h.dtype)
+    for t in range(T - 1, -1, -1):
+        bp = b0 if t == 0 else b[t - 1]
+        ht = h[t]
+        st = s[t]
+        for m in range(M):
+            th[m] = _at(th0, m) + _at(beta, m) * bp[m]
+        _surrogate_row(ht, th, code, alpha, sg)
+        gxt = gx[t]
+        for m in range(M):
+            gsm = zero if gs is None else gs[t, m]
+            ghm = zero if gh is None else gh[t, m]
+            Gs = gsm + (one - _at(rho, m)) * gb0[m]
+            Gh = ghm + gv0[m] + Gs * sg[m]
+            Gth = -gv0[m] * st[m] - Gs * sg[m]
+            gxt[m] = Gh
+            gv0[m] = _at(a, m) * Gh
+            gb0[m] = _at(rho, m) * gb0[m] + _at(beta, m) * Gth

@@ -343,3 +343,112 @@ def lif_multistep_unrolled(
         spikes.append(s)
         hs.append(h)
     return LIFSeqOut(torch.stack(spikes), torch.stack(hs), v)
+
+
+class ALIFSeqOut(NamedTuple):
+    """Outputs of :func:`alif_multistep`: spikes and pre-reset membrane per step, final state."""
+
+    spikes: Tensor  # (time, batch, ...)
+    membrane: Tensor  # (time, batch, ...) h_t
+    v_final: Tensor  # (batch, ...)
+    b_final: Tensor  # (batch, ...) adaptation trace after the last step
+
+
+class _FusedALIF(torch.autograd.Function):
+    """The adaptive LIF's time loop and its adjoint recursion, each one numba kernel call."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, v0: Tensor, b0: Tensor, decay: float, theta0: float, beta: float, rho: float,
+                surrogate: str, alpha: float):  # type: ignore[override]
+        ctx.set_materialize_grads(False)
+        K = _kernels()
+        T = x.shape[0]
+        step_shape = x.shape[1:]
+        M = x[0].numel()
+        dt = x.dtype
+        sc = np.dtype(str(dt).removeprefix("torch.")).type
+        h, s, b = (torch.empty((T, *step_shape), dtype=dt) for _ in range(3))
+        v = torch.empty(step_shape, dtype=dt)
+        K.alif_forward(x.detach().contiguous().view(T, M).numpy(), _flat(v0, step_shape, dt), _flat(b0, step_shape, dt),
+                       sc(decay), sc(theta0), sc(beta), sc(rho), h.view(T, M).numpy(), s.view(T, M).numpy(),
+                       b.view(T, M).numpy(), v.view(M).numpy())
+        ctx.save_for_backward(h, s, b, b0)
+        ctx.v0_shape = v0.shape
+        ctx.cfg = (decay, theta0, beta, rho, surrogate, alpha)
+        b_final = b[-1].clone() if T > 0 else b0.detach().expand(step_shape).clone()
+        return s, h, v, b_final
+
+    @staticmethod
+    def backward(ctx, gs: Tensor | None, gh: Tensor | None, gvT: Tensor | None, gbT: Tensor | None):  # type: ignore[override]
+        h, s, b, b0 = ctx.saved_tensors
+        decay, theta0, beta, rho, surrogate, alpha = ctx.cfg
+        K = _kernels()
+        T = h.shape[0]
+        step_shape = h.shape[1:]
+        M = h[0].numel()
+        dt = h.dtype
+        sc = np.dtype(str(dt).removeprefix("torch.")).type
+        as2 = lambda t: t.detach().to(dt).expand(h.shape).contiguous().view(T, M).numpy()  # noqa: E731
+        gx = torch.empty((T, M), dtype=dt)
+        gv0 = torch.empty(M, dtype=dt)
+        gb0 = torch.empty(M, dtype=dt)
+        K.alif_backward(h.view(T, M).numpy(), s.view(T, M).numpy(), b.view(T, M).numpy(), _flat(b0, step_shape, dt),
+                        None if gs is None else as2(gs), None if gh is None else as2(gh),
+                        None if gvT is None else _flat(gvT, step_shape, dt), None if gbT is None else _flat(gbT, step_shape, dt),
+                        sc(decay), sc(theta0), sc(beta), sc(rho), K.SURROGATE_CODES[surrogate], float(alpha),
+                        gx.numpy(), gv0.numpy(), gb0.numpy())
+        need_x, need_v0, need_b0 = ctx.needs_input_grad[:3]
+        return (gx.view(h.shape) if need_x else None,
+                _sum_to(gv0.view(step_shape), ctx.v0_shape) if need_v0 else None,
+                _sum_to(gb0.view(step_shape), b0.shape) if need_b0 else None, None, None, None, None, None, None)
+
+
+def alif_multistep(
+    x: Tensor,
+    v0: Tensor | None = None,
+    b0: Tensor | None = None,
+    *,
+    decay: float = 0.9,
+    threshold: float = 1.0,
+    beta: float = 1.0,
+    rho: float = 0.99,
+    surrogate: str = "atan",
+    alpha: float | None = None,
+    backend: str = "auto",
+) -> ALIFSeqOut:
+    """Adaptive-threshold LIF (Bellec et al. 2018) over a whole sequence in one fused autograd op.
+
+    ``theta_t = threshold + beta b_{t-1}``, ``h_t = decay v_{t-1} + x_t``, ``s_t = H(h_t - theta_t)``,
+    ``v_t = h_t - theta_t sg(s_t)`` (the reset's spike is detached), ``b_t = rho b_{t-1} + (1 - rho) s_t``.
+    ``backend="auto"`` uses the numba kernels on CPU float32/64 (when installed) and the unrolled
+    autograd loop otherwise (``"unrolled"`` forces it; ``"numba"`` requires the kernels). Both give
+    the same values; gradients agree to rounding.
+    """
+    if x.dim() < 2:
+        raise ValueError(f"alif_multistep expects time-first input (time, batch, ...), got shape {tuple(x.shape)}.")
+    if backend not in ("auto", "numba", "unrolled"):
+        raise ValueError(f"backend must be 'auto', 'numba' or 'unrolled', got {backend!r}.")
+    spec = SURROGATES.get(surrogate)
+    a = spec.default_alpha if alpha is None else alpha
+    v0 = torch.zeros_like(x[0]) if v0 is None else v0
+    b0 = torch.zeros_like(x[0]) if b0 is None else b0
+    numba_ok = (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and _kernels() is not None
+                and surrogate in _kernels().SURROGATE_CODES and not isinstance(a, Tensor))
+    if backend == "numba" and not numba_ok:
+        raise ValueError("backend='numba' needs numba, a CPU float32/float64 input, a built-in surrogate and a float alpha.")
+    if numba_ok and backend != "unrolled":
+        out = _FusedALIF.apply(x, v0, b0, float(decay), float(threshold), float(beta), float(rho), surrogate, float(a))
+        return ALIFSeqOut(*out)
+    from .surrogate import spike
+
+    v, b = v0, b0
+    spikes, mem = [], []
+    for t in range(x.shape[0]):
+        th = threshold + beta * b
+        h = decay * v + x[t]
+        s = spike(h - th, surrogate, a)
+        v = h - th * s.detach()
+        b = rho * b + (1 - rho) * s
+        spikes.append(s)
+        mem.append(h)
+    return ALIFSeqOut(torch.stack(spikes), torch.stack(mem), v, b)

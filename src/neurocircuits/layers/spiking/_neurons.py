@@ -6,8 +6,9 @@
   Fang et al. 2021). ``learn_threshold`` trains ``theta`` (learnable internal parameters, catalog
   row 75). Runs the fused multi-step op of :mod:`neurocircuits.functional.lif_multistep`.
 * :class:`IF` -- integrate-and-fire, the LIF with ``a = 1``.
-* :class:`ALIF` -- adaptive LIF (Bellec et al. 2018): ``theta_t = theta_0 + beta b_t``,
-  ``b_t = rho b_{t-1} + (1 - rho) s_{t-1}``.
+* :class:`ALIF` -- adaptive LIF (Bellec et al. 2018): ``theta_t = theta_0 + beta b_{t-1}``,
+  ``b_t = rho b_{t-1} + (1 - rho) s_t``; fused (:func:`~neurocircuits.functional.lif_multistep.alif_multistep`)
+  unless the surrogate slope is learned.
 * :class:`GIF` -- generalised IF with multi-bit spikes (SpikeLLM, Xing et al. 2024): each step emits
   an integer level ``s_t = clip(floor(h_t / theta), 0, L)`` and subtracts ``theta s_t``; ``L = 2^bits - 1``.
 * :class:`LI` -- non-spiking leaky integrator read-out (membrane sequence as output).
@@ -24,7 +25,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ...functional.lif_multistep import lif_multistep, lif_multistep_unrolled
+from ...functional.lif_multistep import alif_multistep, lif_multistep, lif_multistep_unrolled
 from ...functional.surrogate import SURROGATES, spike
 from ...registry import Registry
 from ..hooks import HookPoint
@@ -191,6 +192,11 @@ class ALIF(_SpikingBase):
         self._check(x)
         v = state.v if state is not None else torch.zeros_like(x[0])
         b = state.b if state is not None else torch.zeros_like(x[0])
+        if not isinstance(self.alpha, Tensor):  # fused: one op (numba kernels on CPU), else the loop below
+            out = alif_multistep(x, v, b, decay=self.a, threshold=self.theta0, beta=self.beta, rho=self.rho,
+                                 surrogate=self.surrogate, alpha=self.alpha)
+            self.hook_membrane(out.membrane)
+            return self.hook_spikes(out.spikes), ALIFState(out.v_final, out.b_final)
         spikes, mem = [], []
         for t in range(x.shape[0]):
             th = self.theta0 + self.beta * b
