@@ -260,6 +260,15 @@ def run_all(libs: dict, k: int, data, epochs: int) -> dict:
     return {lib: tr.result() for lib, tr in trainers.items()}
 
 
+def _dist_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "?"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=10)
@@ -285,7 +294,7 @@ def main() -> None:
         try:
             mod = __import__(lib)
             mlp(), conv()
-            versions[lib] = getattr(mod, "__version__", "?")
+            versions[lib] = getattr(mod, "__version__", None) or _dist_version(lib)
             libs[lib] = (mlp, conv, plain)
         except Exception as e:  # a peer that does not install or import is reported, not fatal
             skipped[lib] = f"{type(e).__name__}: {e}"[:200]
