@@ -211,6 +211,54 @@ def _neurons(vb, rb, sb, xb, vrest, decay, vthr, vres, refms, soft, dt, half_dt)
 
 
 @numba.njit(cache=True, nogil=True)
+def _collect(b0, b1, step, spikes, words, out_step, out_idx, n_out):  # pragma: no cover - compiled
+    """Append the spikes of block ``[b0, b1)``: test 64 flags at once (one cache line), then word by word."""
+    for q in range(b0 >> 6, (b1 + 63) >> 6):
+        acc = words[8 * q]
+        for t in range(1, 8):
+            acc |= words[8 * q + t]
+        if acc:
+            for r in range(8 * q, 8 * q + 8):
+                if words[r]:
+                    for i in range(8 * r, 8 * r + 8):
+                        if spikes[i]:
+                            out_step[n_out] = step
+                            out_idx[n_out] = i
+                            n_out += 1
+    return n_out
+
+
+@numba.njit(cache=True, nogil=True)
+def _neurons_exp2(vb, rb, sb, ie, b0b, g0b, k0, d0, b1b, g1b, k1, d1, vrest, decay, vthr, vres, refms, soft, dt,
+                  half_dt):  # pragma: no cover - compiled
+    """Two exponential-current channels and the LIF step fused in one pass (same arithmetic as the passes)."""
+    zero = dt - dt
+    for j in range(vb.shape[0]):
+        x = _at(ie, j)
+        gi = g0b[j] + b0b[j]
+        b0b[j] = 0
+        x = x + _at(k0, j) * gi
+        g0b[j] = gi * d0
+        gi = g1b[j] + b1b[j]
+        b1b[j] = 0
+        x = x + _at(k1, j) * gi
+        g1b[j] = gi * d1
+        v_inf = _at(vrest, j) + x
+        vi = vb[j]
+        v_int = v_inf + (vi - v_inf) * _at(decay, j)
+        left = rb[j] - dt
+        left = left if left > 0 else left * zero
+        held = left > half_dt
+        v_int = vi if held else v_int
+        vt = _at(vthr, j)
+        fire = (not held) & (v_int - vt > 0)
+        v_fire = v_int - (vt - _at(vres, j)) if _at(soft, j) else v_int - (v_int - _at(vres, j))
+        vb[j] = v_fire if fire else v_int
+        rb[j] = _at(refms, j) if fire else left
+        sb[j] = 1 if fire else 0
+
+
+@numba.njit(cache=True, nogil=True)
 def run_chunk(step0, n_steps, dt, half_dt, v, ref, spikes, iext, vrest, vthr, vres, refms, decay, tau, soft,
               gscale, cond, ch_kind, ch_lo, ch_hi, ch_decay, ch_h, ch_erev, ch_len, g, xs, kg, kx, buf,
               pw_src_lo, pw_n_src, pw_ptr_off, pw_syn_off, pw_ch, pw_delay, pw_w, indptr, post, w, dly,
@@ -232,6 +280,9 @@ def run_chunk(step0, n_steps, dt, half_dt, v, ref, spikes, iext, vrest, vthr, vr
             any_cond = True
     words = spikes.view(np.uint64)
     B = x.shape[0]
+    # the common case (E/I exponential current synapses onto every neuron): one fused pass per block
+    exp2 = (ch_kind.shape[0] == 2 and ch_kind[0] == 1 and ch_kind[1] == 1 and ch_lo[0] == 0 and ch_lo[1] == 0
+            and ch_hi[0] == n and ch_hi[1] == n)
     for k in range(n_steps):
         step = step0 + k
         if n_out + n > cap:
@@ -240,6 +291,15 @@ def run_chunk(step0, n_steps, dt, half_dt, v, ref, spikes, iext, vrest, vthr, vr
         for b0 in range(0, n, B):
             b1 = min(b0 + B, n)
             m = b1 - b0
+            if exp2:
+                s0 = (step - 1) % ch_len[0]
+                s1 = (step - 1) % ch_len[1]
+                _neurons_exp2(v[b0:b1], ref[b0:b1], spikes[b0:b1], _sl(iext, b0, b1), buf[0, s0, b0:b1], g[0, b0:b1],
+                              _row(kg, 0, b0, b1), ch_decay[0], buf[1, s1, b0:b1], g[1, b0:b1], _row(kg, 1, b0, b1),
+                              ch_decay[1], _sl(vrest, b0, b1), _sl(decay, b0, b1), _sl(vthr, b0, b1),
+                              _sl(vres, b0, b1), _sl(refms, b0, b1), _sl(soft, b0, b1), dt, half_dt)
+                n_out = _collect(b0, b1, step, spikes, words, out_step, out_idx, n_out)
+                continue
             xb = x[:m]
             ie = _sl(iext, b0, b1)
             for j in range(m):
@@ -273,19 +333,7 @@ def run_chunk(step0, n_steps, dt, half_dt, v, ref, spikes, iext, vrest, vthr, vr
                 _neurons(vb, rb, sb, xb, None, tb, pt, pv, pf, ps, dt, half_dt)
             else:
                 _neurons(vb, rb, sb, xb, pr, pd, pt, pv, pf, ps, dt, half_dt)
-            # collect the block's spikes: test 64 flags at once (one cache line), then word by word
-            for q in range(b0 >> 6, (b1 + 63) >> 6):
-                acc = words[8 * q]
-                for t in range(1, 8):
-                    acc |= words[8 * q + t]
-                if acc:
-                    for r in range(8 * q, 8 * q + 8):
-                        if words[r]:
-                            for i in range(8 * r, 8 * r + 8):
-                                if spikes[i]:
-                                    out_step[n_out] = step
-                                    out_idx[n_out] = i
-                                    n_out += 1
+            n_out = _collect(b0, b1, step, spikes, words, out_step, out_idx, n_out)
         if k % 16 == 15 or k == n_steps - 1:  # non-finite v: stop (checked every 16 steps, vectorised)
             n_bad = 0
             for i in range(n):
