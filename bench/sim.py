@@ -9,6 +9,8 @@ compared on CPU time; on a shared machine CPU time is also the less load-sensiti
 (medians) go to bench/results/sim.json, written atomically after each measurement; finished cells are
 skipped on a rerun (resume); ``--rerun SIM ...`` measures those simulators again.
 
+BrainPy (JAX, CPU) runs when installed (``pip install brainpy==2.8.2`` in the peer venv).
+
 Run in the peer venv:  OMP_NUM_THREADS=1 /work/venvs/sim/bin/python bench/sim.py --sizes 4000 20000
 """
 
@@ -30,7 +32,7 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sim.json"
 SIMULATORS = ("neurocircuits", "neurocircuits_f64", "neurocircuits_torch", "brian2_cython", "brian2_cpp_standalone",
-              "nest")
+              "nest", "brainpy")
 DURATION_MS, DT_MS = 1000.0, 0.1
 
 
@@ -176,6 +178,58 @@ def run_nest(n: int, seed: int) -> dict:
             "n_synapses": int(nest.GetKernelStatus("num_connections")) - n, "note": "delay 0.1 ms (NEST minimum)"}
 
 
+def run_brainpy(n: int, seed: int) -> dict:
+    """BrainPy 2.8 (JAX on CPU, float32, XLA told to use one thread): LifRefLTC + Expon/CUBA projections."""
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+    import brainpy as bp
+    import brainpy.math as bm
+
+    bm.set_platform("cpu")
+    bm.set_dt(DT_MS)
+    bm.random.seed(seed)
+    n_exc = int(0.8 * n)
+    rule, _ = connectivity(n, seed)
+    if rule == "p":
+        rng = np.random.default_rng(seed)
+        pe, qe = np.nonzero(rng.random((n_exc, n)) < 0.02)
+        pi, qi = np.nonzero(rng.random((n - n_exc, n)) < 0.02)
+        pi = pi + n_exc
+    else:
+        pe, qe, pi, qi = explicit_fixed_in_degree(n, seed)
+
+    def projection(pre, post, w, tau, target):  # noqa: ANN001, ANN202
+        return bp.dyn.FullProjAlignPost(
+            pre=target, delay=None, comm=bp.dnn.EventCSRLinear(bp.conn.IJConn(pre, post)(pre_size=n, post_size=n), w),
+            syn=bp.dyn.Expon(n, tau=tau), out=bp.dyn.CUBA(), post=target)
+
+    class Cuba(bp.DynSysGroup):
+        def __init__(self) -> None:
+            super().__init__()
+            self.N = bp.dyn.LifRefLTC(n, V_rest=-49.0, V_th=-50.0, V_reset=-60.0, tau=20.0, tau_ref=5.0,
+                                      V_initializer=bp.init.Uniform(-60.0, -50.0))
+            self.E = projection(pe, qe, 1.62, 5.0, self.N)
+            self.I = projection(pi, qi, -9.0, 10.0, self.N)
+
+        def update(self):  # noqa: ANN202
+            self.E()
+            self.I()
+            self.N()
+            return self.N.spike.value.sum()
+
+    t0 = time.perf_counter()
+    net = Cuba()
+    n_steps = int(round(DURATION_MS / DT_MS))
+    idx = np.arange(n_steps)
+    np.asarray(bm.for_loop(net.step_run, idx, progress_bar=False))  # traces + compiles, runs the first second
+    compile_s = time.perf_counter() - t0
+    t0, c0 = time.perf_counter(), time.process_time()
+    counts = np.asarray(bm.for_loop(net.step_run, idx + n_steps, progress_bar=False))
+    run_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    return {"run_s": run_s, "cpu_s": cpu_s, "compile_s": compile_s, "spikes": int(counts.sum()),
+            "n_synapses": int(len(pe) + len(pi)),
+            "note": "float32; the second simulated second is timed (the first one includes JIT compilation)"}
+
+
 WORKERS = {
     "neurocircuits": lambda n, s: run_neurocircuits(n, s, "numba"),
     "neurocircuits_f64": lambda n, s: run_neurocircuits(n, s, "numba", "float64"),
@@ -183,13 +237,14 @@ WORKERS = {
     "brian2_cython": run_brian2_cython,
     "brian2_cpp_standalone": run_brian2_standalone,
     "nest": run_nest,
+    "brainpy": run_brainpy,
 }
 
 
 # ------------------------------------------------------------------------------------------ driver
 def versions() -> dict:
     out = {"python": platform.python_version()}
-    for mod in ("numpy", "torch", "numba", "brian2", "nest"):
+    for mod in ("numpy", "torch", "numba", "brian2", "nest", "brainpy", "jax"):
         try:
             m = __import__(mod)
             out[mod] = getattr(m, "__version__", None) or str(getattr(m, "version", lambda: "?")())
