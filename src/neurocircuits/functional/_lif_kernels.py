@@ -242,3 +242,47 @@ def alif_backward(h, s, b, b0, gs, gh, gvT, gbT, a, th0, beta, rho, code, alpha,
             gxt[m] = Gh
             gv0[m] = _at(a, m) * Gh
             gb0[m] = _at(rho, m) * gb0[m] + _at(beta, m) * Gth
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def gif_forward(x, v0, a, theta, levels, h, s, v):  # pragma: no cover - compiled
+    """Multi-bit IF/LIF (SpikeLLM's GIF): ``h_t = a v_{t-1} + x_t``,
+    ``s_t = clip(floor(h_t / theta), 0, L)``, ``v_t = h_t - theta s_t``."""
+    T, M = h.shape
+    zero = h.dtype.type(0.0)
+    lv = h.dtype.type(levels)
+    for m in range(M):
+        v[m] = v0[m]
+    for t in range(T):
+        xt = x[t]
+        ht = h[t]
+        st = s[t]
+        for m in range(M):
+            hm = a * v[m] + xt[m]
+            sm = min(max(math.floor(hm / theta), zero), lv)
+            ht[m] = hm
+            st[m] = sm
+            v[m] = hm - theta * sm
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def gif_backward(h, gs, gh, gvT, a, theta, levels, gx, gv0):  # pragma: no cover - compiled
+    """Adjoint of :func:`gif_forward` with the straight-through level gradient ``1/theta`` on
+    ``0 <= h < (L + 1) theta`` (the reset keeps the spike's gradient): ``Gs = gs_t - theta gv_t``,
+    ``Gh = gh_t + gv_t + Gs [inside] / theta``, ``dL/dx_t = Gh``, ``gv_{t-1} = a Gh``."""
+    T, M = h.shape
+    zero = h.dtype.type(0.0)
+    top = (levels + 1) * theta
+    for m in range(M):
+        gv0[m] = zero if gvT is None else gvT[m]
+    for t in range(T - 1, -1, -1):
+        ht = h[t]
+        gxt = gx[t]
+        for m in range(M):
+            gsm = zero if gs is None else gs[t, m]
+            ghm = zero if gh is None else gh[t, m]
+            Gs = gsm + gv0[m] * (-theta)
+            ins = (ht[m] >= zero) & (ht[m] < top)
+            Gh = ghm + gv0[m] + ((Gs if ins else zero) / theta)
+            gxt[m] = Gh
+            gv0[m] = a * Gh

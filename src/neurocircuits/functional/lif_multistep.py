@@ -452,3 +452,85 @@ def alif_multistep(
         spikes.append(s)
         mem.append(h)
     return ALIFSeqOut(torch.stack(spikes), torch.stack(mem), v, b)
+
+
+class MultiBitSpike(torch.autograd.Function):
+    """``clip(floor(h / theta), 0, L)`` with a straight-through ``1/theta`` gradient on its support."""
+
+    @staticmethod
+    def forward(ctx, h: Tensor, theta: float, levels: int) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(h)
+        ctx.theta, ctx.levels = theta, levels
+        return torch.clamp(torch.floor(h / theta), 0, levels)
+
+    @staticmethod
+    def backward(ctx, g: Tensor):  # type: ignore[override]
+        (h,) = ctx.saved_tensors
+        inside = ((h >= 0) & (h < (ctx.levels + 1) * ctx.theta)).to(g.dtype)
+        return g * inside / ctx.theta, None, None
+
+
+
+class _FusedGIF(torch.autograd.Function):
+    """The multi-bit GIF neuron's time loop and adjoint, each one numba kernel call."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, v0: Tensor, decay: float, theta: float, levels: int):  # type: ignore[override]
+        ctx.set_materialize_grads(False)
+        K = _kernels()
+        T, step_shape, M, dt = x.shape[0], x.shape[1:], x[0].numel(), x.dtype
+        sc = np.dtype(str(dt).removeprefix("torch.")).type
+        h, s = (torch.empty((T, *step_shape), dtype=dt) for _ in range(2))
+        v = torch.empty(step_shape, dtype=dt)
+        K.gif_forward(x.detach().contiguous().view(T, M).numpy(), _flat(v0, step_shape, dt), sc(decay), sc(theta),
+                      int(levels), h.view(T, M).numpy(), s.view(T, M).numpy(), v.view(M).numpy())
+        ctx.save_for_backward(h)
+        ctx.cfg = (decay, theta, levels, v0.shape)
+        return s, h, v
+
+    @staticmethod
+    def backward(ctx, gs: Tensor | None, gh: Tensor | None, gvT: Tensor | None):  # type: ignore[override]
+        (h,) = ctx.saved_tensors
+        decay, theta, levels, v0_shape = ctx.cfg
+        K = _kernels()
+        T, step_shape, M, dt = h.shape[0], h.shape[1:], h[0].numel(), h.dtype
+        sc = np.dtype(str(dt).removeprefix("torch.")).type
+        as2 = lambda t: t.detach().to(dt).expand(h.shape).contiguous().view(T, M).numpy()  # noqa: E731
+        gx = torch.empty((T, M), dtype=dt)
+        gv0 = torch.empty(M, dtype=dt)
+        K.gif_backward(h.view(T, M).numpy(), None if gs is None else as2(gs), None if gh is None else as2(gh),
+                       None if gvT is None else _flat(gvT, step_shape, dt), sc(decay), sc(theta), int(levels),
+                       gx.numpy(), gv0.numpy())
+        need_x, need_v0 = ctx.needs_input_grad[:2]
+        return (gx.view(h.shape) if need_x else None, _sum_to(gv0.view(step_shape), v0_shape) if need_v0 else None,
+                None, None, None)
+
+
+def gif_multistep(x: Tensor, v0: Tensor | None = None, *, decay: float = 1.0, threshold: float = 1.0, levels: int = 3,
+                  backend: str = "auto") -> LIFSeqOut:
+    """Multi-bit GIF neuron (SpikeLLM) over a sequence in one fused op.
+
+    ``h_t = decay v_{t-1} + x_t``, ``s_t = clip(floor(h_t / theta), 0, levels)``, ``v_t = h_t - theta s_t``;
+    straight-through gradient ``1/theta`` for ``0 <= h_t < (levels + 1) theta`` (the reset keeps it).
+    ``backend="auto"`` uses the numba kernels on CPU float32/64, else the unrolled loop
+    (``"unrolled"``); returns :class:`LIFSeqOut` with integer-valued spike levels.
+    """
+    if x.dim() < 2:
+        raise ValueError(f"gif_multistep expects time-first input (time, batch, ...), got shape {tuple(x.shape)}.")
+    if backend not in ("auto", "numba", "unrolled"):
+        raise ValueError(f"backend must be 'auto', 'numba' or 'unrolled', got {backend!r}.")
+    v0 = torch.zeros_like(x[0]) if v0 is None else v0
+    numba_ok = x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and _kernels() is not None
+    if backend == "numba" and not numba_ok:
+        raise ValueError("backend='numba' needs numba installed and a CPU float32/float64 input.")
+    if numba_ok and backend != "unrolled":
+        return LIFSeqOut(*_FusedGIF.apply(x, v0, float(decay), float(threshold), int(levels)))
+    v = v0
+    out, mem = [], []
+    for t in range(x.shape[0]):
+        h = decay * v + x[t]
+        s = MultiBitSpike.apply(h, float(threshold), int(levels))
+        v = h - threshold * s
+        out.append(s)
+        mem.append(h)
+    return LIFSeqOut(torch.stack(out), torch.stack(mem), v)

@@ -25,7 +25,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ...functional.lif_multistep import alif_multistep, lif_multistep, lif_multistep_unrolled
+from ...functional.lif_multistep import MultiBitSpike as _MultiBitSpike
+from ...functional.lif_multistep import alif_multistep, gif_multistep, lif_multistep, lif_multistep_unrolled
 from ...functional.surrogate import SURROGATES, spike
 from ...registry import Registry
 from ..hooks import HookPoint
@@ -210,22 +211,6 @@ class ALIF(_SpikingBase):
         return self.hook_spikes(torch.stack(spikes)), ALIFState(v, b)
 
 
-class _MultiBitSpike(torch.autograd.Function):
-    """``clip(floor(h / theta), 0, L)`` with a straight-through ``1/theta`` gradient on its support."""
-
-    @staticmethod
-    def forward(ctx, h: Tensor, theta: float, levels: int) -> Tensor:  # type: ignore[override]
-        ctx.save_for_backward(h)
-        ctx.theta, ctx.levels = theta, levels
-        return torch.clamp(torch.floor(h / theta), 0, levels)
-
-    @staticmethod
-    def backward(ctx, g: Tensor):  # type: ignore[override]
-        (h,) = ctx.saved_tensors
-        inside = ((h >= 0) & (h < (ctx.levels + 1) * ctx.theta)).to(g.dtype)
-        return g * inside / ctx.theta, None, None
-
-
 class GIF(_SpikingBase):
     """Generalised integrate-and-fire with multi-bit spikes (SpikeLLM's GIF neuron).
 
@@ -246,13 +231,9 @@ class GIF(_SpikingBase):
     def forward(self, x: Tensor, state: LIFState | None = None) -> tuple[Tensor, LIFState]:
         self._check(x)
         v = state.v if state is not None else torch.zeros_like(x[0])
-        out = []
-        for t in range(x.shape[0]):
-            h = self.a * v + x[t]
-            s = _MultiBitSpike.apply(h, self.theta, self.levels)
-            v = h - self.theta * s
-            out.append(s)
-        return self.hook_spikes(torch.stack(out)), LIFState(v)
+        out = gif_multistep(x, v, decay=self.a, threshold=self.theta, levels=self.levels)  # fused (numba on CPU)
+        self.hook_membrane(out.membrane)
+        return self.hook_spikes(out.spikes), LIFState(out.v_final)
 
 
 class LI(nn.Module):
