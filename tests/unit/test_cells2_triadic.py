@@ -69,3 +69,46 @@ def test_triadic_transformer_learns_associative_recall() -> None:
     x, y = recall_batch(500, torch.Generator().manual_seed(999))
     with torch.no_grad():
         assert (m(x)[:, -1].argmax(-1) == y).float().mean().item() > 0.9      # chance 1/8
+
+
+def _count_batch(n: int, gen: torch.Generator, steps: int = 16, vocab: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sequence classification: is token 1 more frequent than token 2? (read at the last position)."""
+    x = torch.randint(0, vocab, (n, steps), generator=gen)
+    return x, ((x == 1).sum(1) > (x == 2).sum(1)).long()
+
+
+def _steps_to_accuracy(modulate: bool, seed: int, target: float = 0.95, max_steps: int = 100) -> tuple[int, float]:
+    torch.manual_seed(seed)
+    # same parameter count (15,682): the vanilla model gets a wider MLP instead of the context maps
+    m = create_model("triadic_transformer", vocab=8, d_model=32, n_heads=1, n_layers=1, d_mlp=64 if modulate else 160,
+                     max_len=16, modulate=modulate, vocab_out=2)
+    assert sum(p.numel() for p in m.parameters()) == 15_682
+    opt = torch.optim.Adam(m.parameters(), 3e-3)
+    gen = torch.Generator().manual_seed(seed + 10)
+    x_te, y_te = _count_batch(2000, torch.Generator().manual_seed(99))
+    first = 0.0
+    for step in range(1, max_steps + 1):
+        x, y = _count_batch(64, gen)
+        loss = torch.nn.functional.cross_entropy(m(x)[:, -1], y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 10 == 0:
+            with torch.no_grad():
+                acc = (m(x_te)[:, -1].argmax(-1) == y_te).float().mean().item()
+            first = first or acc
+            if acc >= target:
+                return step, first
+    return max_steps + 10, first
+
+
+@pytest.mark.slow
+def test_triadic_modulation_learns_sequence_classification_in_fewer_steps() -> None:
+    """Row 26 (round 3): on a counting classification (1 layer, 1 head, equal parameters, seeds 0-3)
+    the modulated transformer is ahead after 10 steps in every seed and reaches 0.95 test accuracy
+    in fewer steps in total (checked every 10 steps)."""
+    tri = [_steps_to_accuracy(True, s) for s in range(4)]
+    van = [_steps_to_accuracy(False, s) for s in range(4)]
+    assert all(t[1] > v[1] for t, v in zip(tri, van)), (tri, van)
+    assert sum(t[0] for t in tri) < sum(v[0] for v in van), (tri, van)
+    assert all(t[0] <= v[0] for t, v in zip(tri, van)), (tri, van)

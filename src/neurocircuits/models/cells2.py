@@ -41,10 +41,11 @@ def ode_transformer(vocab: int = 16, d_model: int = 32, n_heads: int = 4, d_mlp:
 @register_model("triadic_transformer", family="cells",
                 paper="Adeel et al. 2025, Beyond Attention: Toward Machines with Intrinsic Higher Mental States")
 def triadic_transformer(vocab: int = 16, d_model: int = 32, n_heads: int = 2, n_layers: int = 1, d_mlp: int = 64,
-                        max_len: int = 64, modulate: bool = True, loops: int = 1,
+                        max_len: int = 64, modulate: bool = True, loops: int = 1, vocab_out: int | None = None,
                         device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> TriadicTransformer:
-    """Pre-LN transformer with triadic (two-point neuron) Q/K/V modulation before attention."""
-    return TriadicTransformer(vocab, d_model, n_heads, n_layers, d_mlp, max_len, modulate, loops,
+    """Pre-LN transformer with triadic (two-point neuron) Q/K/V modulation before attention
+    (``vocab_out``: output classes, e.g. 2 for sequence classification read at the last position)."""
+    return TriadicTransformer(vocab, d_model, n_heads, n_layers, d_mlp, max_len, modulate, loops, vocab_out,
                               device=device, dtype=dtype)
 
 
