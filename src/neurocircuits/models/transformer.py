@@ -265,7 +265,7 @@ class Attention(nn.Module):
         changed = (split != shared).any(-1)  # (batch, pos, head)
         rows = changed.nonzero(as_tuple=True)
         n_changed = rows[0].numel()
-        if 2 * n_changed > changed.numel():
+        if 8 * n_changed >= changed.numel():  # measured with fused layer_norm: per-copy is cheaper from 1/8 of rows on
             return torch.einsum("bphd,hde->bphe", self.ln(split), w_q) + b_q
         out = self._per_query_head(torch.einsum("bpd,hde->bphe", self.ln(resid), w) + b, dim=2)
         if n_changed == 0:

@@ -337,7 +337,7 @@ class _FastTL:
         changed = (split != shared).any(-1)  # (batch, pos, head)
         rows = changed.nonzero(as_tuple=True)
         n_changed = rows[0].numel()
-        if 2 * n_changed > changed.numel():
+        if 8 * n_changed >= changed.numel():  # measured with fused layer_norm: per-copy is cheaper from 1/8 of rows on
             return torch.einsum("bphd,hde->bphe", _ln(split, ln), w) + b
         out = torch.einsum("bpd,hde->bphe", _ln(resid, ln), w) + b
         if n_changed == 0:
