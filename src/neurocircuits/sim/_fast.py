@@ -1,15 +1,18 @@
-"""CPU fast path: the whole step loop of a LIF network compiled with numba.
+"""CPU fast path: the whole step loop of a LIF network compiled with numba (kernels in ``_fast_kernels``).
 
 It runs the same update as the torch path (``functional.lif_step`` with the exact synaptic coupling of
 ``functional.synapses``; same expressions, same order of operations, same summation order of synaptic
-events), chunk by chunk, on numpy views of the network's own state tensors. ``tests/unit/test_sim_*``
-check that both paths give identical rasters in float64 (and Brian2's). Chosen by measurement: on CUBA
-(4,000 neurons) it is an order of magnitude faster than the vectorised torch loop, whose per-step
-operator overhead dominates at this size.
+events), chunk by chunk, on flat numpy copies of the network's state that are written back when a run
+ends. ``tests/unit/test_sim_*`` check that both paths give identical rasters (and, for current synapses,
+identical state) in float64, and Brian2's raster. One step is one pass over the neurons in cache-sized
+blocks with vectorised inner loops; parameters equal over the network, uniform weights and uniform
+delays are passed as single numbers (numba compiles a specialisation per combination). Chosen by
+measurement: on CUBA it is 15-100x faster than the vectorised torch loop, whose per-step operator
+overhead dominates at these sizes, and faster than Brian2's C++ standalone target (``bench/sim.py``).
 
 Eligible networks: LIF neurons with ``method="exact"`` and no gap junctions; delta/exp/alpha current and
-exp conductance synapses; no plasticity; spike and population-rate monitors. Anything else runs on the
-torch path (``Network(backend="auto")`` decides; ``backend="numba"`` raises if it cannot).
+exp conductance synapses; no plasticity; spike, population-rate and state monitors. Anything else runs on
+the torch path (``Network(backend="auto")`` decides; ``backend="numba"`` raises if it cannot).
 """
 
 from __future__ import annotations
