@@ -228,3 +228,61 @@ def test_fused_gif_equals_unrolled_loop(decay):
         assert torch.allclose(p, q, atol=1e-12)
     for p, q in zip(g1, g2):
         assert torch.allclose(p, q, atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize("reset,detach", [("soft", True), ("soft", False), ("hard", True)])
+@pytest.mark.parametrize("static", [False, True])
+def test_fused_lif_pool_equals_lif_then_max_pool(reset, detach, static):
+    """LIF + 2x2 max pool as one op: pooled spikes, spikes, membrane, final state and the input and
+    initial-state gradients equal lif_multistep followed by F.max_pool2d (gradient routed in the recursion)."""
+    from neurocircuits.functional.lif_multistep import lif_pool_multistep
+
+    g = torch.Generator().manual_seed(17)
+    T, B, C, H, W = 6, 3, 2, 4, 6
+    b = (torch.rand(B, C, H, W, generator=g, dtype=D) * 0.9).requires_grad_()
+    xs = (torch.rand(T, B, C, H, W, generator=g, dtype=D) * 1.4 - 0.2).requires_grad_()
+    x = b.unsqueeze(0).expand(T, B, C, H, W) if static else xs
+    v0 = (torch.rand(B, C, H, W, generator=g, dtype=D) * 0.3).requires_grad_()
+    wp = torch.randn(T, B, C, H // 2, W // 2, generator=g, dtype=D)
+    ws = torch.randn(T, B, C, H, W, generator=g, dtype=D)
+    leaf = b if static else xs
+    kw = dict(decay=0.85, threshold=0.9, reset=reset, detach_reset=detach, surrogate="atan")
+    out = lif_pool_multistep(x, v0, **kw)
+    assert type(out.pooled.grad_fn).__name__ == "_FusedLIFPoolBackward"
+    ref = lif_multistep(x, v0, **kw)
+    ref_p = F.max_pool2d(ref.spikes.reshape(T * B, C, H, W), 2).reshape(T, B, C, H // 2, W // 2)
+    assert torch.equal(out.pooled, ref_p) and out.pooled.sum() > 0
+    for p, q in zip(out[1:], ref):
+        assert torch.equal(p, q)
+    for with_spike_loss in (False, True):  # pooled-only loss, and a loss on the unpooled spikes too
+        l1 = (out.pooled * wp).sum() + ((out.spikes * ws).sum() if with_spike_loss else 0)
+        l2 = (ref_p * wp).sum() + ((ref.spikes * ws).sum() if with_spike_loss else 0)
+        g1 = torch.autograd.grad(l1, [leaf, v0], retain_graph=True)
+        g2 = torch.autograd.grad(l2, [leaf, v0], retain_graph=True)
+        for p, q in zip(g1, g2):
+            assert torch.allclose(p, q, atol=1e-9, rtol=0)
+        assert g1[0].abs().sum() > 0
+
+
+def test_conv_net_blocks_pool_exactly_like_max_pool2d():
+    """spiking_conv's fused conv->BN->LIF->pool blocks give the outputs and weight gradients of the
+    same blocks followed by nn.MaxPool2d."""
+    from neurocircuits.models import create_model
+
+    torch.manual_seed(3)
+    net = create_model("spiking_conv", channels=(4, 8), time_steps=5, dtype=D)
+    x = torch.rand(6, 1, 8, 8, dtype=D) * 2
+    out, _ = net(x)
+    out.sum().backward()
+    g_fused = [p.grad.clone() for p in net.parameters()]
+    net.zero_grad()
+    s = net.hook_input(net._encode(x, 3))
+    for block in net.blocks:
+        s, _ = block(s)
+        T, B = s.shape[:2]
+        s = torch.nn.MaxPool2d(2)(s.reshape(T * B, *s.shape[2:])).reshape(T, B, s.shape[2], s.shape[3] // 2, s.shape[4] // 2)
+    ref, _ = net.out(s.flatten(2))
+    assert torch.equal(out, ref) and out.sum() > 0
+    ref.sum().backward()
+    for p, q in zip(g_fused, [p.grad for p in net.parameters()]):
+        assert torch.allclose(p, q, atol=1e-9)

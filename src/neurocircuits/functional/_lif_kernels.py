@@ -107,12 +107,60 @@ def _surrogate_row(h, th, code, alpha, out):  # pragma: no cover - compiled
             out[m] = one
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def pool_forward(x, y):  # pragma: no cover - compiled
+    """``y[p, i, j] = max`` of the window ``x[p, 2i:2i+2, 2j:2j+2]`` (2x2 max pool, stride 2)."""
+    P = x.shape[0]
+    Ho, Wo = y.shape[1], y.shape[2]
+    for p in range(P):
+        for i in range(Ho):
+            r0 = x[p, 2 * i]
+            r1 = x[p, 2 * i + 1]
+            yr = y[p, i]
+            for j in range(Wo):
+                yr[j] = max(max(r0[2 * j], r0[2 * j + 1]), max(r1[2 * j], r1[2 * j + 1]))
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def route_pool_grad(x, g, out):  # pragma: no cover - compiled
+    """``dL/dx`` of the 2x2 max pool: each window's gradient to ``max_pool2d``'s winner (the first
+    maximum in row-major order), zero elsewhere; every element of ``out`` is written once."""
+    P = x.shape[0]
+    Ho, Wo = g.shape[1], g.shape[2]
+    zero = out.dtype.type(0.0)
+    for p in range(P):
+        for i in range(Ho):
+            r0 = x[p, 2 * i]
+            r1 = x[p, 2 * i + 1]
+            q0 = out[p, 2 * i]
+            q1 = out[p, 2 * i + 1]
+            gr = g[p, i]
+            for j in range(Wo):
+                a = r0[2 * j]
+                b = r0[2 * j + 1]
+                c = r1[2 * j]
+                d = r1[2 * j + 1]
+                right0 = b > a  # within a row the right element wins only if strictly greater
+                right1 = d > c
+                lower = max(c, d) > max(a, b)  # the lower row wins only if strictly greater
+                gv = gr[j]
+                q0[2 * j] = zero if (lower or right0) else gv
+                q0[2 * j + 1] = gv if (right0 and not lower) else zero
+                q1[2 * j] = gv if (lower and not right1) else zero
+                q1[2 * j + 1] = gv if (lower and right1) else zero
+
+
 BLOCK = 2048  # elements per block in the backward: the block's rows and sigma' stay in L1/L2
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def lif_backward(h, s, gs, gh, gvT, a, g, th, soft, detach, vr, code, alpha, static, gx, gv0):  # pragma: no cover
+def lif_backward(h, s, gs, gh, gvT, a, g, th, soft, detach, vr, code, alpha, static, gx, gv0, gp, pool_h,
+                 pool_w):  # pragma: no cover
     """Reverse-time recursion ``G_t = gh_t + gs_t sigma'_t + gv_t D_t``, ``gv_{t-1} = a G_t``.
+
+    With ``gp`` (``(T, P, H/2, W/2)``, the gradient of the spikes' 2x2 max pool; ``None`` otherwise)
+    each step's pooled gradient is first routed to its window winners (:func:`route_pool_grad`) and
+    added to ``gs_t``: the unpooled gradient never exists as a ``(T, M)`` tensor.
 
     ``gs``/``gh`` are ``(T, M)`` or ``None`` when that output got no gradient (numba compiles the
     ``None`` branches away); ``gvT`` is ``(M,)`` or ``None``. Writes ``dL/dx`` into ``gx``
@@ -142,7 +190,15 @@ def lif_backward(h, s, gs, gh, gvT, a, g, th, soft, detach, vr, code, alpha, sta
             gx[0, m] = zero
     sg = np.empty(min(BLOCK, M), dtype=h.dtype)  # sigma' of one block
     cc = np.empty(min(BLOCK, M), dtype=h.dtype)  # C = gs sigma' + gh of one block
+    # one step's routed pool gradient (simple `is None` tests only: numba prunes those branches)
+    n_rr = 1
+    if gp is not None:
+        n_rr = M
+    rr = np.empty(n_rr, dtype=h.dtype)
+    P = n_rr // (pool_h * pool_w) if pool_h > 0 else 0
     for t in range(T - 1, -1, -1):
+        if gp is not None:
+            route_pool_grad(s[t].reshape((P, pool_h, pool_w)), gp[t], rr.reshape((P, pool_h, pool_w)))
         for b0 in range(0, M, BLOCK):
             b1 = min(b0 + BLOCK, M)
             n = b1 - b0
@@ -155,13 +211,22 @@ def lif_backward(h, s, gs, gh, gvT, a, g, th, soft, detach, vr, code, alpha, sta
             sgb = sg[:n]
             ccb = cc[:n]
             _surrogate_row(ht, thb, code, alpha, sgb)
+            rrb = rr[b0:b1] if n_rr > 1 else rr
             if gs is not None:
                 gsb = gs[t, b0:b1]
-                for j in range(n):
-                    ccb[j] = gsb[j] * sgb[j]
+                if gp is not None:
+                    for j in range(n):
+                        ccb[j] = (gsb[j] + rrb[j]) * sgb[j]
+                else:
+                    for j in range(n):
+                        ccb[j] = gsb[j] * sgb[j]
             else:
-                for j in range(n):
-                    ccb[j] = zero
+                if gp is not None:
+                    for j in range(n):
+                        ccb[j] = rrb[j] * sgb[j]
+                else:
+                    for j in range(n):
+                        ccb[j] = zero
             if gh is not None:
                 ghb = gh[t, b0:b1]
                 for j in range(n):

@@ -220,7 +220,8 @@ class _FusedLIF(torch.autograd.Function):
         return grad_x, grad_v0, grad_a, grad_g, grad_th, None, None, None, None, None, None, None, None
 
 
-def _numba_backward(ctx, gs: Tensor | None, gh: Tensor | None, gvT: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
+def _numba_backward(ctx, gs: Tensor | None, gh: Tensor | None, gvT: Tensor | None,
+                    gp: Tensor | None = None) -> tuple[Tensor | None, Tensor | None]:
     """dL/dx and dL/dv0 from the compiled recursion (decay, gain and threshold take no gradient here)."""
     x, v0, decay, gain, theta, h_seq, s_seq = ctx.saved_tensors
     v_reset, soft, detach_reset, surrogate, alpha, unit_gain, static, _ = ctx.cfg
@@ -236,7 +237,8 @@ def _numba_backward(ctx, gs: Tensor | None, gh: Tensor | None, gvT: Tensor | Non
                    None if gh is None else as2(gh), None if gvT is None else _flat(gvT, step_shape, dt),
                    _param(decay, step_shape, dt), _param(gain, step_shape, dt), _param(theta, step_shape, dt), soft,
                    detach_reset, float(v_reset), K.SURROGATE_CODES[surrogate], float(alpha), static, gx.numpy(),
-                   gv0.numpy())
+                   gv0.numpy(), None if gp is None else gp.detach().to(dt).contiguous().view(T, -1, *gp.shape[-2:]).numpy(),
+                   int(step_shape[-2]) if gp is not None else 0, int(step_shape[-1]) if gp is not None else 0)
     need_x, need_v0 = ctx.needs_input_grad[:2]
     grad_x = _sum_to(gx.view(x.shape if static else h_seq.shape), x.shape) if need_x else None
     grad_v0 = _sum_to(gv0.view(step_shape), v0.shape) if need_v0 else None
@@ -534,3 +536,76 @@ def gif_multistep(x: Tensor, v0: Tensor | None = None, *, decay: float = 1.0, th
         out.append(s)
         mem.append(h)
     return LIFSeqOut(torch.stack(out), torch.stack(mem), v)
+
+
+class LIFPoolSeqOut(NamedTuple):
+    """Outputs of :func:`lif_pool_multistep`: 2x2-max-pooled spikes, then :class:`LIFSeqOut`'s fields."""
+
+    pooled: Tensor  # (time, batch, C, H/2, W/2)
+    spikes: Tensor  # (time, batch, C, H, W)
+    membrane: Tensor
+    v_final: Tensor
+
+
+class _FusedLIFPool(torch.autograd.Function):
+    """The LIF kernels followed by a 2x2 max pool of the spikes; the backward routes the pooled
+    gradient to the window winners inside the LIF recursion (no unpooled gradient tensor)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, v0: Tensor, decay: Tensor, gain: Tensor, theta: Tensor, v_reset: float, soft: bool,
+                detach_reset: bool, surrogate: str, alpha: float, steps: int, static: bool):  # type: ignore[override]
+        s_seq, h_seq, v = _FusedLIF.forward(ctx, x, v0, decay, gain, theta, v_reset, soft, detach_reset, surrogate,
+                                            alpha, steps, static, True)
+        *lead, H, W = s_seq.shape
+        y = torch.empty((*lead, H // 2, W // 2), dtype=s_seq.dtype)
+        _kernels().pool_forward(s_seq.view(-1, H, W).numpy(), y.view(-1, H // 2, W // 2).numpy())
+        return y, s_seq, h_seq, v
+
+    @staticmethod
+    def backward(ctx, gy: Tensor | None, gs: Tensor | None, gh: Tensor | None, gvT: Tensor | None):  # type: ignore[override]
+        return _numba_backward(ctx, gs, gh, gvT, gy) + (None,) * 10
+
+
+def lif_pool_multistep(
+    x: Tensor,
+    v0: Tensor | None = None,
+    decay: float | Tensor = 0.9,
+    gain: float | Tensor = 1.0,
+    threshold: float | Tensor = 1.0,
+    *,
+    reset: str = "soft",
+    v_reset: float = 0.0,
+    detach_reset: bool = True,
+    surrogate: str = "atan",
+    alpha: float | None = None,
+) -> LIFPoolSeqOut:
+    """:func:`lif_multistep` on ``(time, batch, C, H, W)`` followed by a 2x2 max pool of the spikes.
+
+    The pooled spikes equal ``F.max_pool2d`` of the spikes at every step, values and gradients. On
+    CPU float32/64 with numba, even ``H`` and ``W``, a built-in surrogate and no gradient wanted for
+    decay, gain or threshold, pooling runs inside the fused op and its gradient is routed inside
+    the LIF's backward recursion; otherwise this is the two ops in sequence.
+    """
+    from .surrogate import SURROGATES as _S
+
+    a = alpha if alpha is not None else _S.get(surrogate).default_alpha
+    as_t = lambda z: z if isinstance(z, Tensor) else torch.tensor(float(z), dtype=x.dtype, device=x.device)  # noqa: E731
+    d, g, th = as_t(decay), as_t(gain), as_t(threshold)
+    fusable = (x.dim() == 5 and x.shape[-1] % 2 == 0 and x.shape[-2] % 2 == 0 and x.device.type == "cpu"
+               and x.dtype in (torch.float32, torch.float64) and _kernels() is not None and not isinstance(a, Tensor)
+               and surrogate in _kernels().SURROGATE_CODES and reset in ("soft", "hard")
+               and not (d.requires_grad or g.requires_grad or th.requires_grad))
+    if not fusable:
+        out = lif_multistep(x, v0, decay, gain, threshold, reset=reset, v_reset=v_reset, detach_reset=detach_reset,
+                            surrogate=surrogate, alpha=alpha)
+        T, B = out.spikes.shape[:2]
+        flat = out.spikes.reshape(T * B, *out.spikes.shape[2:])
+        pooled = torch.nn.functional.max_pool2d(flat, 2)
+        return LIFPoolSeqOut(pooled.reshape(T, B, *pooled.shape[1:]), *out)
+    if v0 is None:
+        v0 = torch.zeros_like(x[0])
+    T = x.shape[0]
+    base = _static_base(x)
+    out = _FusedLIFPool.apply(x if base is None else base, v0, d, g, th, float(v_reset), reset == "soft",
+                              bool(detach_reset), surrogate, float(a), T, base is not None)
+    return LIFPoolSeqOut(*out)

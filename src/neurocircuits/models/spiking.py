@@ -134,7 +134,7 @@ class SpikingConvNet(_SpikingNet):
         self.in_channels, self.image_size = in_channels, image_size
         chans = [in_channels, *channels]
         self.blocks = nn.ModuleList(SpikingConv2d(a, b, neuron=neuron, **nkw) for a, b in zip(chans[:-1], chans[1:]))
-        self.pool = SpikeMaxPool2d()  # = nn.MaxPool2d(2), faster on CPU; keeps spikes binary (counted as SOPs)
+        self.pool = SpikeMaxPool2d()  # the pooling the blocks apply (block.forward_pool); keeps spikes binary
         side = image_size // (2 ** len(channels))
         if side < 1:
             raise ValueError(f"image_size={image_size} is too small for {len(channels)} pooling stages.")
@@ -159,8 +159,7 @@ class SpikingConvNet(_SpikingNet):
         prev = state.layers if state is not None else (None,) * (len(self.blocks) + 1)
         new = []
         for block, st in zip(self.blocks, prev):
-            s, ns = block(s, st)
-            s = seq_apply(self.pool, s)
+            s, ns = block.forward_pool(s, st)  # conv -> BN -> neuron -> 2x2 max pool (fused for LIF)
             new.append(ns)
         s, ns = self.out(s.flatten(2), prev[-1])
         new.append(ns)

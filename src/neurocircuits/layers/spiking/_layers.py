@@ -9,6 +9,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ._neurons import make_neuron
+from ._pool import max_pool2x2
 from ._time import TimeAxisError, check_time_first
 
 
@@ -60,3 +61,16 @@ class SpikingConv2d(nn.Module):
                 f"shape {tuple(x.shape)}."
             )
         return self.neuron(seq_apply(self.bn, seq_apply(self.conv, x)), state)
+
+    def forward_pool(self, x: Tensor, state=None):
+        """``forward`` then a 2x2 max pool of the spikes at every step (fused for LIF-family neurons)."""
+        if x.dim() != 5 or x.shape[2] != self.in_channels:
+            raise TimeAxisError(
+                f"SpikingConv2d expects time-first input (time, batch, {self.in_channels}, H, W), got "
+                f"shape {tuple(x.shape)}."
+            )
+        cur = seq_apply(self.bn, seq_apply(self.conv, x))
+        if hasattr(self.neuron, "forward_pool"):
+            return self.neuron.forward_pool(cur, state)
+        s, st = self.neuron(cur, state)
+        return seq_apply(max_pool2x2, s), st

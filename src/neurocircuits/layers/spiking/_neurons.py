@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from ...functional.lif_multistep import MultiBitSpike as _MultiBitSpike
-from ...functional.lif_multistep import alif_multistep, gif_multistep, lif_multistep, lif_multistep_unrolled
+from ...functional.lif_multistep import alif_multistep, gif_multistep, lif_multistep, lif_multistep_unrolled, lif_pool_multistep
 from ...functional.surrogate import SURROGATES, spike
 from ...registry import Registry
 from ..hooks import HookPoint
@@ -158,6 +158,33 @@ class LIF(_SpikingBase):
             out = lif_multistep(x, v0, a, g, self.theta().to(x.dtype), alpha=self.alpha, **kw)
         self.hook_membrane(out.membrane)
         return self.hook_spikes(out.spikes), LIFState(out.v_final)
+
+    def forward_pool(self, x: Tensor, state: LIFState | None = None) -> tuple[Tensor, LIFState]:
+        """``forward`` followed by a 2x2 max pool of the spikes at every step, ``(T, B, C, H, W)`` input.
+
+        Equals ``seq_apply(nn.MaxPool2d(2), forward(x)[0])`` in values and gradients; for a fixed
+        surrogate slope it runs as one fused op (:func:`~neurocircuits.functional.lif_multistep.lif_pool_multistep`).
+        The hook points see the unpooled spikes and membrane as in ``forward``; if a hook replaces the
+        spikes, the pool is applied to what it returned.
+        """
+        if isinstance(self.alpha, Tensor):
+            s, st = self(x, state)
+            T, B = s.shape[:2]
+            p = torch.nn.functional.max_pool2d(s.reshape(T * B, *s.shape[2:]), 2)
+            return p.reshape(T, B, *p.shape[1:]), st
+        self._check(x)
+        v0 = state.v if state is not None else None
+        a = self.decay().to(x.dtype)
+        g = (1.0 - a) if self.input_gain == "leak" else torch.ones((), dtype=x.dtype, device=x.device)
+        out = lif_pool_multistep(x, v0, a, g, self.theta().to(x.dtype), reset=self.reset, v_reset=self.v_reset,
+                                 detach_reset=self.detach_reset, surrogate=self.surrogate, alpha=self.alpha)
+        self.hook_membrane(out.membrane)
+        spikes = self.hook_spikes(out.spikes)
+        if spikes is out.spikes:
+            return out.pooled, LIFState(out.v_final)
+        T, B = spikes.shape[:2]
+        p = torch.nn.functional.max_pool2d(spikes.reshape(T * B, *spikes.shape[2:]), 2)
+        return p.reshape(T, B, *p.shape[1:]), LIFState(out.v_final)
 
     def extra_repr(self) -> str:
         return (f"features={self.feature_shape}, tau_mem_ms={self.tau_mem_ms}, reset={self.reset!r}, "
