@@ -14,7 +14,8 @@ included, so binary spikes route exactly as in PyTorch). Odd sizes, other kernel
 paddings fall back to ``F.max_pool2d``. No index tensor is stored: the backward recomputes the
 winners from the saved input and row-pooled map, writing the masks straight into the gradient
 buffers (fresh memory costs page faults, which dominate these small ops on CPU). With numba
-installed, CPU float tensors take one compiled pass each way instead (:mod:`._pool_kernels`).
+installed, CPU float tensors take one compiled pass each way instead (``pool_forward`` and
+``route_pool_grad`` in :mod:`neurocircuits.functional._lif_kernels`, shared with the fused LIF + pool).
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ from torch import Tensor, nn
 def _kernels():
     """The numba pool kernels, or ``None`` without numba."""
     try:
-        from . import _pool_kernels
+        from ...functional import _lif_kernels
     except ImportError:
         return None
-    return _pool_kernels
+    return _lif_kernels
 
 
 class _MaxPool2x2Numba(torch.autograd.Function):
@@ -53,7 +54,7 @@ class _MaxPool2x2Numba(torch.autograd.Function):
         N, C, H, W = x.shape
         gx = torch.empty_like(x)
         g = g.detach().contiguous()
-        _kernels().pool_backward(x.detach().view(N * C, H, W).numpy(), g.view(N * C, H // 2, W // 2).numpy(),
+        _kernels().route_pool_grad(x.detach().view(N * C, H, W).numpy(), g.view(N * C, H // 2, W // 2).numpy(),
                                  gx.view(N * C, H, W).numpy())
         return gx
 
