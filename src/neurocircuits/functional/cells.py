@@ -232,7 +232,8 @@ def ltc_unroll(
 
     Same result as a Python loop over :func:`ltc_step`, but for the semi-implicit solver everything
     that does not depend on the state (sensory conductances of all time steps, masked weights,
-    ``mu * sigma``) is computed once for the whole sequence.
+    ``mu * sigma``) is computed once for the whole sequence, and the recursion runs as one autograd
+    function with a hand-written backward pass (first-order gradients only: no double backward).
     """
     if unfolds < 1:
         raise ValueError(f"unfolds must be a positive integer, got {unfolds}; use e.g. unfolds=6.")
