@@ -93,6 +93,23 @@ def test_rnn_weight_transform_maps_synapse_counts(transform: str, f) -> None:
         ConnectomeRNNConfig(weight_transform="square")
 
 
+def test_rnn_residual_update_is_the_bpu_recursion() -> None:
+    torch.manual_seed(0)
+    m = create_model("connectome_rnn", graph=toy_graph(), in_features=3, out_features=2, trainable="io", steps=3,
+                     activation="relu", update="residual", spectral_radius=0.8)
+    x = torch.randn(4, 3)
+    y, state = m(x)
+    w, u = m.recurrent_weight, torch.zeros(4, 5)
+    u[:, m.in_index] = x @ m.w_in + m.b_in
+    h = torch.zeros(4, 5)
+    for _ in range(3):                               # h <- relu(h W + u + h), input held
+        h = torch.relu(h @ w + u + h)
+    torch.testing.assert_close(state.h, h)
+    torch.testing.assert_close(y[:, -1], m.readout(h[:, m.out_index]))
+    with pytest.raises(ValueError, match="update"):
+        ConnectomeRNNConfig(update="euler")
+
+
 def test_rnn_forward_ablation_and_expansion() -> None:
     torch.manual_seed(0)
     m = create_model("connectome_rnn", graph=toy_graph(), in_features=3, out_features=2, steps=5)

@@ -12,7 +12,8 @@ Equations (``N`` neurons, ``h`` their rates, ``x`` the input, ``S`` the input (s
     C_signed[i, j] = s_i * f(count_ij)                  (s_i: the presynaptic neuron's sign, Dale)
     L_gap  = G - diag(G 1),  G = f(gap counts)          (diffusive gap-junction coupling, G symmetric)
     u_t    = x_t W_in P_S + b                           (P_S scatters onto the sensory neurons only)
-    h_t    = (1 - a) h_{t-1} + a * phi(h_{t-1} W + u_t)
+    h_t    = (1 - a) h_{t-1} + a * phi(h_{t-1} W + u_t)        (update="leaky")
+    h_t    = phi(h_{t-1} W + u_t + h_{t-1})                     (update="residual", the BPU's form)
     y_t    = h_t[M] W_out + c
 
 with ``r(.)`` the spectral radius, ``a = dt / tau`` and ``f`` the synapse-count transform
@@ -52,6 +53,7 @@ class ConnectomeRNNConfig:
     out_features: int = 10
     steps: int = 4
     dt_over_tau: float = 0.5
+    update: str = "leaky"
     spectral_radius: float = 0.9
     gap_scale: float = 1.0
     weight_transform: str = "count"
@@ -66,6 +68,9 @@ class ConnectomeRNNConfig:
         for name in ("in_features", "out_features", "steps", "expansion"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        if self.update not in ("leaky", "residual"):
+            raise ValueError(f"update must be 'leaky' (h <- (1-a) h + a phi(hW + u)) or 'residual' "
+                             f"(h <- phi(hW + u + h)), not {self.update!r}.")
         if not 0 < self.dt_over_tau <= 1:
             raise ValueError(f"dt_over_tau must be in (0, 1], got {self.dt_over_tau}.")
         if self.spectral_radius <= 0:
@@ -198,13 +203,17 @@ class ConnectomeRNN(nn.Module):
         w = self.recurrent_weight
         phi = _ACTIVATIONS[self.cfg.activation]
         a = self.cfg.dt_over_tau
+        residual = self.cfg.update == "residual"
         drive = (x @ self.w_in + self.b_in) * self.input_gate  # [batch, time, n_in]
         current = torch.zeros(batch, steps, h.shape[-1], device=h.device, dtype=h.dtype)
         current = current.index_copy(2, self.in_index, drive)
         current = self.hook_input(current)
         outs = []
         for t in range(steps):
-            h = (1 - a) * h + a * phi(h @ w + current[:, t])
+            if residual:
+                h = phi(h @ w + current[:, t] + h)
+            else:
+                h = (1 - a) * h + a * phi(h @ w + current[:, t])
             h = self.hook_rates(h)
             outs.append(self.readout(h[:, self.out_index]))
         y = self.hook_output(torch.stack(outs, dim=1))
