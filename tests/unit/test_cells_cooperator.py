@@ -82,3 +82,19 @@ def test_reinforce_teaches_both_permutation_invariant_policies_cartpole(integrat
     r = train_reinforce(p, target_return=1e9, max_updates=100, batch=16, lr=0.02, seed=2)
     first, last = sum(r.mean_returns[:10]) / 10, sum(r.mean_returns[-10:]) / 10
     assert first < 30 and last > 1.8 * first, (first, last)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("integration", ["cooperator", "attention"])
+def test_evolution_strategies_improve_both_policies_and_leave_the_centre_in_the_model(integration):
+    from neurocircuits.models.cooperator import train_es
+
+    torch.manual_seed(0)
+    p = models.create_model("cooperator_policy", integration=integration, width=8, hidden=8)
+    before = [q.detach().clone() for q in p.parameters()]
+    r = train_es(p, target_return=1e9, generations=40, population=32, sigma=0.1, lr=0.03, seed=0)
+    first, last = sum(r.mean_returns[:5]) / 5, sum(r.mean_returns[-5:]) / 5
+    assert last > 2 * first, (first, last)
+    assert any(not torch.equal(a, b) for a, b in zip(before, p.parameters()))
+    with pytest.raises(ValueError, match="population"):
+        train_es(p, population=3)
