@@ -23,6 +23,14 @@ where only the two-operation recursion on ``gv`` is sequential; everything else 
 op over the whole sequence. ``dv_t/dh_t`` is ``1 - theta sigma'`` (soft) or
 ``(1 - s_t) + (v_reset - h_t) sigma'`` (hard); with ``detach_reset`` the reset carries no gradient
 (``1`` and ``1 - s_t``), as snnTorch and SpikingJelly's ``detach_reset`` do.
+
+Implementations: on CPU float32/64 with numba installed, the forward loop and the backward
+recursion are each one compiled kernel call (:mod:`._lif_kernels`; no per-step dispatch, no
+sequence-sized temporaries); elsewhere an allocation-lean torch loop. Also here, same scheme:
+:func:`lif_pool_multistep` (LIF then a 2x2 max pool of the spikes, the pooled gradient routed to
+the window winners inside the recursion), :func:`alif_multistep` (adaptive threshold, Bellec et al.
+2018) and :func:`gif_multistep` (multi-bit spikes, SpikeLLM's GIF); the last two fall back to their
+unrolled autograd loops without numba.
 """
 
 from __future__ import annotations
