@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ...functional.lif_multistep import _static_base
 from ._neurons import make_neuron
 from ._pool import max_pool2x2
 from ._time import TimeAxisError, check_time_first
@@ -21,7 +22,10 @@ def seq_apply(module: nn.Module, x: Tensor) -> Tensor:
     """
     T, B = x.shape[:2]
     if T > 1 and x.stride(0) == 0:
-        y0 = module(x[0])
+        # the one-step tensor itself when x is its expand (no select/expand pair in the backward,
+        # whose select would build a (T, B, ...) zero gradient only to sum it again)
+        base = _static_base(x)
+        y0 = module(base if base is not None else x[0])
         return y0.unsqueeze(0).expand(T, *y0.shape)
     y = module(x.reshape(T * B, *x.shape[2:]))
     return y.reshape(T, B, *y.shape[1:])
