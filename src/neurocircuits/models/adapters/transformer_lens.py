@@ -251,6 +251,8 @@ def _fast_unsupported(tl_model: Any) -> str | None:
         (not getattr(cfg, "use_qk_norm", False), "use_qk_norm"),
         (not getattr(cfg, "use_attn_in", False), "use_attn_in"),
         (getattr(cfg, "attn_scores_soft_cap", -1.0) <= 0, "attn_scores_soft_cap"),
+        (getattr(cfg, "output_logits_soft_cap", -1.0) <= 0, "output_logits_soft_cap"),
+        (getattr(cfg, "n_devices", 1) == 1, "a model split over several devices"),
         (getattr(cfg, "n_key_value_heads", None) in (None, cfg.n_heads), "grouped-query attention"),
         (not getattr(cfg, "gated_mlp", False), "gated_mlp"),
         (not getattr(cfg, "num_experts", None), "mixture of experts"),
