@@ -17,7 +17,6 @@ the torch path (``Network(backend="auto")`` decides; ``backend="numba"`` raises 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np

@@ -2,9 +2,10 @@
 
 One time step is one pass over the neurons in cache-sized blocks: for each block the arrivals of the
 previous step are read from the delay ring buffers, the synaptic variables decay, the membrane is
-integrated, thresholded and reset, and the block's spikes are collected, while the block's data sit in L1.
-Each inner loop runs over contiguous 1-D views with non-negative indices and no branches, so LLVM
-vectorises it. Parameters that are equal over the whole network arrive as scalars and parameters that
+integrated, thresholded and reset, and the block's spikes are collected, while the block's data sit in L2
+(for the common E/I case of two exponential-current inputs onto every neuron all of this is one fused
+loop). Each inner loop runs over contiguous 1-D views with non-negative indices and no branches, so LLVM
+vectorises it. Spikes then go out row by row (CSR), with the rows of the next spikes prefetched. Parameters that are equal over the whole network arrive as scalars and parameters that
 vary as per-neuron arrays; numba compiles one specialisation per combination (``_at``/``_sl``/``_row``
 below), so a uniform network reads no parameter arrays at all. The arithmetic per neuron is the torch
 path's, in the same order: fusing and blocking only change the order in which neurons are visited.
@@ -60,7 +61,7 @@ def _row_ov(a, c, lo, hi):  # noqa: ANN001, ANN202
 
 
 @intrinsic
-def _prefetch(typingctx, arr, idx):  # noqa: ANN001, ANN202 - a hint: fetch the cache line of arr[idx] (no effect on results)
+def _prefetch(typingctx, arr, idx):  # noqa: ANN001, ANN202 - hint: fetch the line of arr[idx] (results unchanged)
     sig = types.void(arr, idx)
 
     def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
@@ -273,7 +274,6 @@ def run_chunk(step0, n_steps, dt, half_dt, v, ref, spikes, iext, vrest, vthr, vr
     n_pw = pw_src_lo.shape[0]
     n_out = 0
     cap = out_step.shape[0]
-    zero = dt - dt
     any_cond = False
     for c in range(ch_kind.shape[0]):
         if ch_kind[c] == 3:
