@@ -36,3 +36,9 @@ from ._three_factor import force_trial as force_trial
 from ._three_factor import rls_init as rls_init
 from ._three_factor import three_factor_trial as three_factor_trial
 from ._three_factor import three_factor_update as three_factor_update
+from ._equilibrium import EP_ACTIVATIONS as EP_ACTIVATIONS
+from ._hlop import HebbianSubspaces as HebbianSubspaces
+from ._hlop import HLOPConfig as HLOPConfig
+from ._hlop import SpikingMLP as SpikingMLP
+from ._hlop import continual_learning_run as continual_learning_run
+from ._hlop import split_tasks as split_tasks
