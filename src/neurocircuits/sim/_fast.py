@@ -7,7 +7,7 @@ ends. ``tests/unit/test_sim_*`` check that both paths give identical rasters (an
 identical state) in float64, and Brian2's raster. One step is one pass over the neurons in cache-sized
 blocks with vectorised inner loops; parameters equal over the network, uniform weights and uniform
 delays are passed as single numbers (numba compiles a specialisation per combination). Chosen by
-measurement: on CUBA it is 15-100x faster than the vectorised torch loop, whose per-step operator
+measurement: on CUBA it is 20-130x faster than the vectorised torch loop, whose per-step operator
 overhead dominates at these sizes, and faster than Brian2's C++ standalone target (``bench/sim.py``).
 
 Eligible networks: LIF neurons with ``method="exact"`` and no gap junctions; delta/exp/alpha current and
