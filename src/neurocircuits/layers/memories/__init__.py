@@ -38,3 +38,4 @@ from ._ntm import NTMConfig as NTMConfig
 from ._ntm import NTMState as NTMState
 from ._ntm import NeuralTuringMachine as NeuralTuringMachine
 from ._ntm import ntm_address as ntm_address
+from ._ntm import NTM_CONTROLLERS as NTM_CONTROLLERS

@@ -11,6 +11,10 @@ whose weightings combine content and location addressing::
     write:    M_i <- M_i (1 - w_i e) + w_i a                          erase then add
 
 The controller sees ``[x_t, r_{t-1}]``; the output is ``sigmoid``-free logits from ``[h_t, r_t]``.
+Controllers come from :data:`NTM_CONTROLLERS`: ``"lstm"`` (an LSTM cell) or ``"feedforward"`` (a
+one-layer tanh network with no state of its own). Graves et al. report both; the feedforward
+controller cannot count time steps in its own state, so whatever it learns about positions has to
+live in the head weightings, which is what lets a copy learned on short sequences run on longer ones.
 """
 
 from __future__ import annotations
@@ -22,9 +26,26 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ...registry import Registry
 from ..hooks import HookPoint
 
-__all__ = ["NTMConfig", "NTMState", "NeuralTuringMachine", "ntm_address"]
+__all__ = ["NTM_CONTROLLERS", "NTMConfig", "NTMState", "NeuralTuringMachine", "ntm_address"]
+
+
+class _FeedforwardController(nn.Module):
+    """``h_t = tanh(A [x_t, r_{t-1}] + b)``: the LSTMCell call signature, no memory of its own."""
+
+    def __init__(self, n_in: int, hidden: int, **kw: object) -> None:
+        super().__init__()
+        self.fc = nn.Linear(n_in, hidden, **kw)  # type: ignore[arg-type]
+
+    def forward(self, inp: Tensor, hc: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        return torch.tanh(self.fc(inp)), hc[1]
+
+
+NTM_CONTROLLERS: Registry[type[nn.Module]] = Registry("NTM controller")
+NTM_CONTROLLERS.add("lstm", nn.LSTMCell)
+NTM_CONTROLLERS.add("feedforward", _FeedforwardController)
 
 
 @dataclass(frozen=True)
@@ -38,6 +59,7 @@ class NTMConfig:
         memory_slots: number of memory rows ``N``.
         memory_width: width of a memory row ``W``.
         shift_range: allowed shifts are ``-shift_range .. +shift_range``.
+        controller: name in :data:`NTM_CONTROLLERS` (``"lstm"`` or ``"feedforward"``).
     """
 
     n_inputs: int = 10
@@ -46,8 +68,10 @@ class NTMConfig:
     memory_slots: int = 64
     memory_width: int = 16
     shift_range: int = 1
+    controller: str = "lstm"
 
     def __post_init__(self) -> None:
+        NTM_CONTROLLERS.get(self.controller)  # unknown names raise with the list of valid ones
         for name in ("n_inputs", "n_outputs", "controller_size", "memory_slots", "memory_width"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
@@ -93,7 +117,7 @@ class NeuralTuringMachine(nn.Module):
         self.cfg = cfg
         kw = {"device": device, "dtype": dtype}
         W, H, S = cfg.memory_width, cfg.controller_size, 2 * cfg.shift_range + 1
-        self.controller = nn.LSTMCell(cfg.n_inputs + W, H, **kw)
+        self.controller = NTM_CONTROLLERS.get(cfg.controller)(cfg.n_inputs + W, H, **kw)
         self._head_sizes = [W, 1, 1, S, 1]  # key, beta, gate, shift, gamma
         self.read_head = nn.Linear(H, sum(self._head_sizes), **kw)
         self.write_head = nn.Linear(H, sum(self._head_sizes) + 2 * W, **kw)  # + erase, add
