@@ -494,7 +494,13 @@ class PatchEngine:
             S = self._static_class(c)[locs[0]:locs[0] + len(locs)]
         else:
             S = self._static_class(c).index_select(0, torch.tensor(locs, device=dev))
-        D = bufs[c].index_select(0, torch.tensor([rows[i] for i in post], device=dev)) if post else None
+        prow = [rows[i] for i in post]
+        if not prow:
+            D = None
+        elif prow == list(range(prow[0], prow[0] + len(prow))):  # contiguous: a view, no copy
+            D = bufs[c][prow[0]:prow[0] + len(prow)]
+        else:
+            D = bufs[c].index_select(0, torch.tensor(prow, device=dev))
         pre_t = torch.tensor(pre, device=dev)
         post_t = torch.tensor(post, device=dev)
         key0 = (g.hook, tuple(locs))
