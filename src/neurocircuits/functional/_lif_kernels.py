@@ -122,32 +122,29 @@ def pool_forward(x, y):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def route_pool_grad(x, g, out):  # pragma: no cover - compiled
-    """``dL/dx`` of the 2x2 max pool: each window's gradient to ``max_pool2d``'s winner (the first
-    maximum in row-major order), zero elsewhere; every element of ``out`` is written once."""
-    P = x.shape[0]
-    Ho, Wo = g.shape[1], g.shape[2]
+def route_pool_grad(x, g, out, H, W):  # pragma: no cover - compiled
+    """``dL/dx`` of the 2x2 max pool on flat rows: ``x``/``out`` hold ``P`` maps of ``H x W``
+    (``P H W`` values), ``g`` the ``P (H/2) (W/2)`` pooled gradients. Each window's gradient goes to
+    ``max_pool2d``'s winner (the first maximum in row-major order), zero elsewhere; every element of
+    ``out`` is written once, branch-free."""
     zero = out.dtype.type(0.0)
-    for p in range(P):
-        for i in range(Ho):
-            r0 = x[p, 2 * i]
-            r1 = x[p, 2 * i + 1]
-            q0 = out[p, 2 * i]
-            q1 = out[p, 2 * i + 1]
-            gr = g[p, i]
-            for j in range(Wo):
-                a = r0[2 * j]
-                b = r0[2 * j + 1]
-                c = r1[2 * j]
-                d = r1[2 * j + 1]
-                right0 = b > a  # within a row the right element wins only if strictly greater
-                right1 = d > c
-                lower = max(c, d) > max(a, b)  # the lower row wins only if strictly greater
-                gv = gr[j]
-                q0[2 * j] = zero if (lower or right0) else gv
-                q0[2 * j + 1] = gv if (right0 and not lower) else zero
-                q1[2 * j] = gv if (lower and not right1) else zero
-                q1[2 * j + 1] = gv if (lower and right1) else zero
+    Wo = W // 2
+    for q in range(x.shape[0] // (2 * W)):  # row pairs (2i, 2i+1) of every map, contiguous
+        o = q * 2 * W
+        go = q * Wo
+        for j in range(Wo):
+            a = x[o + 2 * j]
+            b = x[o + 2 * j + 1]
+            c = x[o + W + 2 * j]
+            d = x[o + W + 2 * j + 1]
+            right0 = b > a  # within a row the right element wins only if strictly greater
+            right1 = d > c
+            lower = max(c, d) > max(a, b)  # the lower row wins only if strictly greater
+            gv = g[go + j]
+            out[o + 2 * j] = zero if (lower or right0) else gv
+            out[o + 2 * j + 1] = gv if (right0 and not lower) else zero
+            out[o + W + 2 * j] = gv if (lower and not right1) else zero
+            out[o + W + 2 * j + 1] = gv if (lower and right1) else zero
 
 
 BLOCK = 2048  # elements per block in the backward: the block's rows and sigma' stay in L1/L2
@@ -158,7 +155,7 @@ def lif_backward(h, s, gs, gh, gvT, a, g, th, soft, detach, vr, code, alpha, sta
                  pool_w):  # pragma: no cover
     """Reverse-time recursion ``G_t = gh_t + gs_t sigma'_t + gv_t D_t``, ``gv_{t-1} = a G_t``.
 
-    With ``gp`` (``(T, P, H/2, W/2)``, the gradient of the spikes' 2x2 max pool; ``None`` otherwise)
+    With ``gp`` (``(T, M/4)``, the gradient of the spikes' 2x2 max pool; ``None`` otherwise)
     each step's pooled gradient is first routed to its window winners (:func:`route_pool_grad`) and
     added to ``gs_t``: the unpooled gradient never exists as a ``(T, M)`` tensor.
 
@@ -195,10 +192,9 @@ def lif_backward(h, s, gs, gh, gvT, a, g, th, soft, detach, vr, code, alpha, sta
     if gp is not None:
         n_rr = M
     rr = np.empty(n_rr, dtype=h.dtype)
-    P = n_rr // (pool_h * pool_w) if pool_h > 0 else 0
     for t in range(T - 1, -1, -1):
         if gp is not None:
-            route_pool_grad(s[t].reshape((P, pool_h, pool_w)), gp[t], rr.reshape((P, pool_h, pool_w)))
+            route_pool_grad(s[t], gp[t], rr, pool_h, pool_w)
         for b0 in range(0, M, BLOCK):
             b1 = min(b0 + BLOCK, M)
             n = b1 - b0

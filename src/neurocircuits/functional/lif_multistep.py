@@ -245,7 +245,7 @@ def _numba_backward(ctx, gs: Tensor | None, gh: Tensor | None, gvT: Tensor | Non
                    None if gh is None else as2(gh), None if gvT is None else _flat(gvT, step_shape, dt),
                    _param(decay, step_shape, dt), _param(gain, step_shape, dt), _param(theta, step_shape, dt), soft,
                    detach_reset, float(v_reset), K.SURROGATE_CODES[surrogate], float(alpha), static, gx.numpy(),
-                   gv0.numpy(), None if gp is None else gp.detach().to(dt).contiguous().view(T, -1, *gp.shape[-2:]).numpy(),
+                   gv0.numpy(), None if gp is None else gp.detach().to(dt).contiguous().view(T, -1).numpy(),
                    int(step_shape[-2]) if gp is not None else 0, int(step_shape[-1]) if gp is not None else 0)
     need_x, need_v0 = ctx.needs_input_grad[:2]
     grad_x = _sum_to(gx.view(x.shape if static else h_seq.shape), x.shape) if need_x else None

@@ -54,8 +54,7 @@ class _MaxPool2x2Numba(torch.autograd.Function):
         N, C, H, W = x.shape
         gx = torch.empty_like(x)
         g = g.detach().contiguous()
-        _kernels().route_pool_grad(x.detach().view(N * C, H, W).numpy(), g.view(N * C, H // 2, W // 2).numpy(),
-                                 gx.view(N * C, H, W).numpy())
+        _kernels().route_pool_grad(x.detach().reshape(-1).numpy(), g.reshape(-1).numpy(), gx.view(-1).numpy(), H, W)
         return gx
 
 
