@@ -59,7 +59,7 @@ def test_ntm_learns_copy_up_to_10_and_generalises_to_20():
     torch.manual_seed(0)
     net: NeuralTuringMachine = create_model("ntm")
     assert net.cfg.controller == "feedforward"
-    losses = train_copy(net, 2000, batch=64, lengths=(1, 10), lr=2e-3, seed=0)
+    losses = train_copy(net, 2000, batch=64, lengths=(1, 10), lr=1e-3, seed=0)
     assert sum(losses[-50:]) / 50 < 0.01
     test10 = copy_task_batch(64, 10, generator=torch.Generator().manual_seed(99))
     test20 = copy_task_batch(64, 20, generator=torch.Generator().manual_seed(98))

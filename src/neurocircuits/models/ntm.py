@@ -40,7 +40,7 @@ def copy_bit_errors(logits: Tensor, targets: Tensor) -> Tensor:
 
 
 def train_copy(net: NeuralTuringMachine, steps: int, *, batch: int = 64, lengths: tuple[int, int] = (1, 10),
-               lr: float = 2e-3, clip: float = 10.0, seed: int = 0, progress: bool = False) -> list[float]:
+               lr: float = 1e-3, clip: float = 10.0, seed: int = 0, progress: bool = False) -> list[float]:
     """Train ``net`` on the copy task with Adam and a cosine learning-rate decay to zero.
 
     Each step draws one length uniformly from ``lengths`` (inclusive) and a batch of sequences;
