@@ -53,8 +53,10 @@ def test_chain_coupling_is_diffusive_with_per_node_gains():
     chain = HeterogeneousMapChain(MapChainConfig(("chialvo", "rulkov", "chialvo"), coupling_gain=(0.1, 0.2, 0.3)))
     x = torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64)
     # ends have one neighbour, the middle two: g_i * sum_j (x_j - x_i)
-    assert torch.allclose(chain.coupling(x), torch.tensor([0.1 * 1.0, 0.2 * (-1.0 + 2.0), 0.3 * -2.0], dtype=torch.float64))
-    assert torch.allclose(chain.coupling(torch.full((4, 3), 0.7, dtype=torch.float64)), torch.zeros(4, 3, dtype=torch.float64))
+    expected = torch.tensor([0.1 * 1.0, 0.2 * (-1.0 + 2.0), 0.3 * -2.0], dtype=torch.float64)
+    assert torch.allclose(chain.coupling(x), expected)
+    flat = torch.full((4, 3), 0.7, dtype=torch.float64)
+    assert torch.allclose(chain.coupling(flat), torch.zeros(4, 3, dtype=torch.float64))
     ring = HeterogeneousMapChain(MapChainConfig(("rulkov",) * 4, coupling_gain=0.5, periodic=True))
     assert float(ring.coupling(torch.randn(4, dtype=torch.float64)).sum()) == pytest.approx(0.0, abs=1e-12)
 
@@ -80,4 +82,5 @@ def test_chain_config_errors_name_the_fix():
         MapChainConfig(("chialvo",))
     chain = HeterogeneousMapChain(MapChainConfig(("chialvo", "rulkov"), coupling_gain=50.0))
     with pytest.raises(DivergenceError, match="step"):
-        chain.run(MapChainState(torch.tensor([3.0, -3.0], dtype=torch.float64), torch.zeros(2, dtype=torch.float64)), 2000)
+        start = MapChainState(torch.tensor([3.0, -3.0], dtype=torch.float64), torch.zeros(2, dtype=torch.float64))
+        chain.run(start, 2000)

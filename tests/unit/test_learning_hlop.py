@@ -10,8 +10,9 @@ def test_hebbian_subspaces_grow_per_task_and_projection_protects_old_inputs():
     # planted: task A's inputs live in a 3-d subspace, task B's in another 3-d one (of 12)
     g = torch.Generator().manual_seed(0)
     Q, _ = torch.linalg.qr(torch.randn(12, 12, generator=g, dtype=torch.float64))
-    A = torch.randn(600, 3, generator=g, dtype=torch.float64) * torch.tensor([3.0, 2.0, 1.5], dtype=torch.float64) @ Q[:, :3].T
-    B = torch.randn(600, 3, generator=g, dtype=torch.float64) * torch.tensor([3.0, 2.0, 1.5], dtype=torch.float64) @ Q[:, 3:6].T
+    scale = torch.tensor([3.0, 2.0, 1.5], dtype=torch.float64)
+    A = torch.randn(600, 3, generator=g, dtype=torch.float64) * scale @ Q[:, :3].T
+    B = torch.randn(600, 3, generator=g, dtype=torch.float64) * scale @ Q[:, 3:6].T
     sub = HebbianSubspaces([12])
     sub.add_task([A], [3], epochs=30, lr=0.01)
     sub.add_task([B], [3], epochs=30, lr=0.01)

@@ -70,7 +70,8 @@ def train_copy(net: NeuralTuringMachine, steps: int, *, batch: int = 64, lengths
         out, _ = net(x.to(p.device))
         loss = F.binary_cross_entropy_with_logits(out[:, L + 1 :], y.to(p.device))
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"NTM copy loss became {float(loss)} at step {len(losses)}; lower lr (now {lr}).")
+            raise FloatingPointError(f"NTM copy loss became {float(loss)} at step {len(losses)}; "
+                                     f"lower lr (now {lr}).")
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), clip)

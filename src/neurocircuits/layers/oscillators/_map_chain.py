@@ -117,7 +117,8 @@ class HeterogeneousMapChain:
         self.cfg = cfg
         n = len(cfg.kinds)
         gains = cfg.coupling_gain
-        self.gains = torch.as_tensor([float(gains)] * n if isinstance(gains, (int, float)) else list(gains), dtype=dtype)
+        per_node_gain = [float(gains)] * n if isinstance(gains, (int, float)) else [float(v) for v in gains]
+        self.gains = torch.as_tensor(per_node_gain, dtype=dtype)
         self._groups: list[tuple[MapNeuronKind, Tensor, Any]] = []
         for name in dict.fromkeys(cfg.kinds):  # one vectorised map call per kind
             kind = MAP_NEURONS.get(name)
