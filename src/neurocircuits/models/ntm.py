@@ -69,15 +69,16 @@ def train_copy(net: NeuralTuringMachine, steps: int, *, batch: int = 64, lengths
         x, y = copy_task_batch(batch, L, n_bits, generator=g, dtype=p.dtype)
         out, _ = net(x.to(p.device))
         loss = F.binary_cross_entropy_with_logits(out[:, L + 1 :], y.to(p.device))
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"NTM copy loss became {float(loss)} at step {len(losses)}; "
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise FloatingPointError(f"NTM copy loss became {value} at step {len(losses)}; "
                                      f"lower lr (now {lr}).")
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(value)
     return losses
 
 
