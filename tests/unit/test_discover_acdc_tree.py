@@ -123,3 +123,15 @@ def test_eap_prior_bins_edges_by_attribution() -> None:
     assert rate(f) == pytest.approx(1.8 / 4)
     flat = _KeepRate(engine, None)
     assert flat.bin is None and flat(0) == pytest.approx(0.25)
+
+
+def test_cost_fit_recovers_the_fixed_cost_per_forward() -> None:
+    from neurocircuits.discover._acdc import FORWARD_OVERHEAD_CONFIGS, _CostFit
+
+    fit = _CostFit()
+    assert fit.overhead("cut") == FORWARD_OVERHEAD_CONFIGS  # nothing timed yet
+    for k in (1, 3, 7):
+        for _ in range(3):
+            fit.add("cut", k, 0.003 + 0.0005 * k)  # 3 ms per forward + 0.5 ms per configuration
+    assert fit.overhead("cut") == pytest.approx(6.0)
+    assert fit.overhead("other") == FORWARD_OVERHEAD_CONFIGS  # one fit per cut hook

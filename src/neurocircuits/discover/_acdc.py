@@ -19,9 +19,11 @@ the way) leads to one configuration to test next: the nodes of a binary decision
 a subtree of it in ONE batched forward (configurations stacked along the batch) and then walk it
 with the real outcomes, so one forward decides as many edges as the walk goes deep, and every
 decision is the one the sequential algorithm makes on the same configuration. The subtree holds the
-nodes most likely to be reached (best-first by the product of keep/remove frequencies so far along
-the path), sized to maximise expected decisions per unit of forward cost: with mostly "remove"
-outcomes it is the chain of cumulative removals, with mixed outcomes a balanced tree.
+nodes most likely to be reached (best-first by the product along the path of each edge's estimated
+keep or remove probability), sized to maximise expected decisions per unit of forward cost (a fixed
+cost per forward plus a cost per configuration, fitted per cut hook to the forwards timed so far):
+with mostly "remove" outcomes it is the chain of cumulative removals, with mixed outcomes a
+balanced tree.
 ``tree=False`` uses the chain only (the previous scheme); ``window=1`` is plain sequential ACDC.
 
 The keep probability of an edge (used only to shape the tree, never to decide) comes from
@@ -37,6 +39,7 @@ from __future__ import annotations
 import heapq
 import json
 import os
+import time
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -48,8 +51,9 @@ from ._engine import PatchEngine
 from ._index import DiscoveryError
 from ._methods import METHODS, MethodOutput, _no_extra
 
-#: fixed cost of one patched forward, in units of one configuration's rows (measured on CPU: the
-#: small bench model costs ~1.2 ms + ~0.6 ms per configuration at the last readers).
+#: fixed cost of one patched forward in units of one configuration's cost, until the run has timed
+#: enough forwards to fit it (``_CostFit``); measured on CPU for the small bench model: ~1.4 ms per
+#: forward + ~0.6 ms per configuration at the second block's readers.
 FORWARD_OVERHEAD_CONFIGS = 2.0
 
 
@@ -84,6 +88,8 @@ class _Schedule:
             else:
                 out = idx.edges_from(writer_of[owner])
                 self.owner_out.append([e * P + p for e in out for p in range(P)])
+        cut_of = {r: engine.group_cut[gi] for gi, g in enumerate(idx.groups) for r in g.readers}
+        self.cut = [cut_of.get(r) for r in self.order]  # the layers a test at this reader runs
         self.removed: set[int] = set(torch.nonzero(removed.view(-1)).flatten().tolist())
 
     def unreachable(self, step: int, extra: frozenset[int]) -> bool:
@@ -199,6 +205,7 @@ def acdc(engine: PatchEngine, threshold: float | None = None, checkpoint: str | 
         raise DiscoveryError(f"ACDC prior must be 'eap' or None, got {prior!r}.")
     sched = _Schedule(engine, removed)
     keep_rate = _KeepRate(engine, prior if tree and window > 1 else None)
+    cost = _CostFit()
     n_readers = len(sched.order)
     rflat, sflat = removed.view(-1), scores.view(-1)
     n_forward = n_configs = n_kept = n_tested = 0
@@ -229,14 +236,16 @@ def acdc(engine: PatchEngine, threshold: float | None = None, checkpoint: str | 
     finish_readers(start, step)
     while step < n_readers:
         if tree:
-            nodes = _plan_tree(sched, step, i, keep_rate, window, FORWARD_OVERHEAD_CONFIGS, chain_only=False)
+            nodes = _plan_tree(sched, step, i, keep_rate, window, cost.overhead(sched.cut[step]), chain_only=False)
         else:
             nodes = _plan_tree(sched, step, i, keep_rate, _best_window(n_kept, n_tested, window), None, chain_only=True)
         m = engine.empty_mask(len(nodes)).view(len(nodes), E * P)
         m[:] = rflat.to(m.dtype)
         for t, (f, ext, _, _, _) in enumerate(nodes):
             m[t, torch.tensor([f, *ext], dtype=torch.long)] = 1.0
+        t0 = time.perf_counter()
         d = _distance(engine, engine.run_masks(m.view(len(nodes), E, P), desc="acdc")).tolist()
+        cost.add(sched.cut[step], len(nodes), time.perf_counter() - t0)
         n_forward += 1
         n_configs += len(nodes)
         k = 0
@@ -265,6 +274,33 @@ def acdc(engine: PatchEngine, threshold: float | None = None, checkpoint: str | 
         bar.close()
     return MethodOutput(scores, circuit=~removed, info={"tau": tau, "n_batched_forwards": n_forward,
                                                        "n_configs": n_configs, "distance": cur})
+
+
+class _CostFit:
+    """Least-squares fit ``time = a + b * configurations`` of the timed forwards, one per key (the cut
+    hook of the reader under test: the layers a forward runs); ``overhead`` is ``a / b`` (the fixed
+    cost in configurations), :data:`FORWARD_OVERHEAD_CONFIGS` until two sizes were timed 3 times each."""
+
+    def __init__(self) -> None:
+        self.n: dict[Any, dict[int, list[float]]] = {}
+
+    def add(self, key: Any, k: int, seconds: float) -> None:
+        self.n.setdefault(key, {}).setdefault(k, []).append(seconds)
+
+    def overhead(self, key: Any) -> float:
+        n = self.n.get(key, {})
+        sizes = [k for k, ts in n.items() if len(ts) >= 3]
+        if len(sizes) < 2:
+            return FORWARD_OVERHEAD_CONFIGS
+        xs = [float(k) for k in sizes for _ in n[k]]
+        ys = [t for k in sizes for t in n[k]]
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        sxx = sum((x - mx) ** 2 for x in xs)
+        b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+        a = my - b * mx
+        if b <= 0:
+            return 16.0
+        return min(16.0, max(0.25, a / b))
 
 
 class _KeepRate:
