@@ -271,7 +271,7 @@ def max_abs_diff(a: dict, b: dict, sign: float = 1.0) -> float:
     return float(max(abs(a[k] - sign * b[k]) for k in a))
 
 
-STEPS = ("eap", "eap_ig", "node_patching", "acdc", "edge_patching", "acdc_1cfg", "edge_patching_1cfg")
+STEPS = ("eap", "eap_ig", "node_patching", "acdc", "edge_patching", "acdc_chain", "acdc_1cfg", "edge_patching_1cfg")
 
 
 def bench_size(size: str, repeats: int, taus: dict[str, float], steps: tuple[str, ...] = STEPS,
@@ -329,7 +329,20 @@ def bench_size(size: str, repeats: int, taus: dict[str, float], steps: tuple[str
         kept_o = o["kept"] or set()
         iou = len(kept_o & kept_p) / max(1, len(kept_o | kept_p))
         state["acdc"] = (t_p, kept_o)
-        record("acdc", t_o, t_p, {"tau": tau, "kept_ours": len(kept_o), "kept_peer": len(kept_p), "edge_iou": iou})
+        record("acdc", t_o, t_p, {"tau": tau, "kept_ours": len(kept_o), "kept_peer": len(kept_p), "edge_iou": iou,
+                                  "n_forwards": o["info"].get("n_batched_forwards"),
+                                  "n_configs": o["info"].get("n_configs")})
+
+    def acdc_chain() -> None:
+        tau = taus[size]
+        t_c, oc, _ = timed(lambda: ours_method(ours_model, pairs, "acdc", metric="kl_divergence", threshold=tau,
+                                               tree=False), slow)
+        t_p, kept_o = state.get("acdc", (float("nan"), None))
+        record("acdc_chain", t_c, t_p, {"same_circuit_as_batched": (oc["kept"] or set()) == kept_o,
+                                        "kept_ours": len(oc["kept"] or set()),
+                                        "n_forwards": oc["info"].get("n_batched_forwards"),
+                                        "n_configs": oc["info"].get("n_configs")},
+               note="ours with the previous speculation (chain of cumulative removals, tree=False)")
 
     def acdc_1cfg() -> None:
         tau = taus[size]
@@ -371,8 +384,8 @@ def bench_size(size: str, repeats: int, taus: dict[str, float], steps: tuple[str
         record("edge_patching_1cfg", t_o1, state.get("edge_patching_peer_s", float("nan")), extra,
                note="ours with one ablation configuration per forward (memory_mb tiny)")
 
-    table = {"eap": eap, "eap_ig": eap_ig, "node_patching": node_patching, "acdc": acdc, "acdc_1cfg": acdc_1cfg,
-             "edge_patching": edge_patching, "edge_patching_1cfg": edge_patching_1cfg}
+    table = {"eap": eap, "eap_ig": eap_ig, "node_patching": node_patching, "acdc": acdc, "acdc_chain": acdc_chain,
+             "acdc_1cfg": acdc_1cfg, "edge_patching": edge_patching, "edge_patching_1cfg": edge_patching_1cfg}
     for step_name in steps:
         table[step_name]()
     return result

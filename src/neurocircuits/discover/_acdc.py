@@ -117,8 +117,10 @@ def _plan_tree(sched: _Schedule, step: int, i: int, p_keep: Callable[[int], floa
                overhead: float | None, chain_only: bool) -> list[tuple[int, frozenset[int], int, int, int]]:
     """Best-first subtree of the decision tree from the cursor ``(step, i)`` (already advanced).
 
-    Returns nodes ``(edge, extra, keep_child, remove_child, step)`` in evaluation order (node 0 is
-    the next sequential test; children are node indices or -1 when not evaluated). With ``overhead``
+    The tree stays within readers that share the cut hook of reader ``step`` (the batch runs the
+    layers from the earliest cut of its configurations on, so one earlier test would make every
+    configuration run them). Returns nodes ``(edge, extra, keep_child, remove_child, step)`` in
+    evaluation order (node 0 is the next sequential test; children are node indices or -1 when not evaluated). With ``overhead``
     (the fixed cost of a forward in configurations) the number of nodes maximises
     ``E[decisions] / (overhead + nodes)`` over at most ``budget`` nodes; with None it is ``budget``.
     """
@@ -147,6 +149,8 @@ def _plan_tree(sched: _Schedule, step: int, i: int, p_keep: Callable[[int], floa
             if chain_only and side_c == 0:
                 continue
             s2, j2, ext2 = sched.advance(s, j + 1, ext)
+            if any(sched.cut[t] != sched.cut[step] for t in range(s, min(s2, n - 1) + 1)):
+                continue  # a test that runs more layers would make the whole batch run them
             tie += 1
             heapq.heappush(heap, (-prob * q, tie, s2, j2, ext2, k, side_c))
     nodes = nodes[:best_n]
