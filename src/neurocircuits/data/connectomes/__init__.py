@@ -22,3 +22,6 @@ from ._registry import MissingExtraError as MissingExtraError
 from ._registry import connectome as connectome
 from ._registry import list_connectomes as list_connectomes
 from ._registry import register_connectome as register_connectome
+from ._synthetic import LARVA_MODALITIES as LARVA_MODALITIES
+from ._synthetic import LarvaLikeConfig as LarvaLikeConfig
+from ._synthetic import larva_like_connectome as larva_like_connectome
