@@ -8,8 +8,15 @@ is multiplied by ``(1 + beta)`` (Hebbian). Operations:
 
 * **project** (:meth:`Area.project`): a fixed stimulus (k neurons firing every round) drives the
   area; the winners of successive rounds converge to a stable *assembly* (overlap -> 1).
-* **associate** and **merge** are compositions of :meth:`Area.step` with several firing sources
-  (two stimuli into one area; two areas into a third); no dedicated helper or test exists yet.
+* **associate** (:meth:`Area.associate`): two assemblies A, B of the same area (each projected from
+  its own stimulus) are co-activated by firing both stimuli together; Hebbian plasticity makes
+  them share neurons, so the overlap ``|A & B| / k`` of the assemblies each stimulus alone recalls
+  grows from about the chance level ``k / n`` and firing one stimulus recruits part of the other
+  assembly.
+* **merge** (:func:`merge`): assemblies in areas A and B fire together into area C; the C winners
+  converge to a new assembly (overlap between rounds -> 1) with strengthened synapses from both
+  parents (and, when the parent areas are passed, back from C into each parent), so either parent
+  alone reactivates much of the merged assembly.
 
 Pluggable plasticity (registry :data:`ASSEMBLY_PLASTICITY`): ``hebbian`` (multiplicative
 (1 + beta)), ``oja`` (Hebbian step then normalisation of each neuron's incoming weights to its
@@ -27,7 +34,7 @@ from torch import Tensor
 
 from ..registry import Registry
 
-__all__ = ["AssemblyConfig", "Area", "ASSEMBLY_PLASTICITY", "k_cap", "overlap_fraction"]
+__all__ = ["AssemblyConfig", "Area", "ASSEMBLY_PLASTICITY", "k_cap", "merge", "overlap_fraction"]
 
 Plasticity = Callable[[Tensor, Tensor, Tensor, float, Tensor | None], Tensor]
 ASSEMBLY_PLASTICITY: Registry[Plasticity] = Registry("assembly plasticity rule")
@@ -119,10 +126,18 @@ class Area:
         for name, fire in sources.items():
             if name not in self.afferent:
                 raise KeyError(f"area has no afferent {name!r}; call connect({name!r}, n_source) first.")
+            if fire.shape != (self.afferent[name].shape[0],) or fire.dtype != torch.bool:
+                raise ValueError(
+                    f"source {name!r} must fire a boolean mask of shape ({self.afferent[name].shape[0]},), "
+                    f"got dtype {fire.dtype} and shape {tuple(fire.shape)}."
+                )
             total += fire.float() @ self.afferent[name]
         if recurrent and self.firing.any():
             total += self.firing.float() @ self.W_rec
-        new = k_cap(total, self.cfg.k)
+        # synaptic inputs are sums of a few weight values, so exact ties are common; break them at
+        # random (a fixed index order would hand every stimulus the same low-index neurons)
+        jitter = 1e-9 * torch.rand(self.cfg.n, generator=self.gen, dtype=torch.float64)
+        new = k_cap(total.double() + jitter, self.cfg.k)
         if plastic:
             for name, fire in sources.items():
                 self.afferent[name] = self._rule(self.afferent[name], fire, new, self.cfg.beta, self._col0[name])
@@ -141,3 +156,116 @@ class Area:
                 overlaps.append(overlap_fraction(prev, cur))
             prev = cur
         return overlaps
+
+    def recall(self, sources: dict[str, Tensor], rounds: int = 5) -> Tensor:
+        """Winners after ``rounds`` plasticity-free rounds driven by ``sources`` from a silent area.
+
+        The area's weights and its current firing state are left unchanged (a read-out).
+        """
+        if rounds < 1:
+            raise ValueError(f"rounds must be >= 1, got {rounds}.")
+        saved = self.firing
+        self.firing = torch.zeros(self.cfg.n, dtype=torch.bool)
+        try:
+            for _ in range(rounds):
+                cur = self.step(sources, plastic=False)
+        finally:
+            self.firing = saved
+        return cur
+
+    def associate(
+        self,
+        name_a: str,
+        stim_a: Tensor,
+        name_b: str,
+        stim_b: Tensor,
+        rounds: int = 10,
+        recall_rounds: int = 5,
+    ) -> list[float]:
+        """Co-activate the assemblies of two stimuli (Papadimitriou et al. 2020, "association").
+
+        Both stimuli fire together (with the area's recurrence and plasticity) for ``rounds`` rounds.
+        Before the first and after every round, each stimulus alone recalls its assembly
+        (:meth:`recall`, no plasticity) and the overlap ``|A & B| / k`` is recorded.
+
+        Args:
+            name_a, name_b: two distinct afferent names (see :meth:`connect`).
+            stim_a, stim_b: their firing masks.
+            rounds: association rounds (>= 1).
+            recall_rounds: plasticity-free rounds used to read each assembly out.
+
+        Returns:
+            ``rounds + 1`` overlaps, the first one before association.
+        """
+        if name_a == name_b:
+            raise ValueError(f"associate needs two different stimuli, got {name_a!r} twice.")
+        if rounds < 1:
+            raise ValueError(f"rounds must be >= 1, got {rounds}.")
+        for name in (name_a, name_b):
+            if name not in self.afferent:
+                raise KeyError(f"area has no afferent {name!r}; call connect({name!r}, n_source) first.")
+
+        def ov() -> float:
+            a = self.recall({name_a: stim_a}, recall_rounds)
+            b = self.recall({name_b: stim_b}, recall_rounds)
+            return overlap_fraction(a, b)
+
+        out = [ov()]
+        self.firing = torch.zeros(self.cfg.n, dtype=torch.bool)
+        for _ in range(rounds):
+            self.step({name_a: stim_a, name_b: stim_b})
+            out.append(ov())
+        return out
+
+
+def merge(
+    target: Area,
+    name_a: str,
+    assembly_a: Tensor,
+    name_b: str,
+    assembly_b: Tensor,
+    rounds: int = 20,
+    parents: tuple[Area, Area] | None = None,
+    feedback_name: str = "merge",
+) -> list[float]:
+    """Merge (Papadimitriou et al. 2020): two parent assemblies fire together into ``target``.
+
+    Every round the parents' assemblies fire into ``target`` (afferents ``name_a`` / ``name_b``, which
+    must be connected), which k-caps the sum with its own recurrence and applies its plasticity.
+    When ``parents = (area_a, area_b)`` is given, each parent also receives the target's previous
+    winners through an afferent called ``feedback_name`` (created if missing, with the parent's
+    ``p``) and Hebbian plasticity strengthens the C -> parent synapses onto the parent assembly; the
+    parents themselves stay clamped to their assemblies.
+
+    Returns:
+        Overlaps between the target winners of successive rounds (``rounds - 1`` values).
+    """
+    if name_a == name_b:
+        raise ValueError(f"merge needs two different parent afferents, got {name_a!r} twice.")
+    if rounds < 2:
+        raise ValueError(f"rounds must be >= 2 to measure convergence, got {rounds}.")
+    for name in (name_a, name_b):
+        if name not in target.afferent:
+            raise KeyError(f"target area has no afferent {name!r}; call connect({name!r}, n_source) first.")
+    if parents is not None:
+        for parent, asm in zip(parents, (assembly_a, assembly_b)):
+            if asm.shape != (parent.cfg.n,):
+                raise ValueError(
+                    f"a parent assembly has shape {tuple(asm.shape)} but its area has {parent.cfg.n} neurons."
+                )
+            if feedback_name not in parent.afferent:
+                parent.connect(feedback_name, target.cfg.n)
+    target.firing = torch.zeros(target.cfg.n, dtype=torch.bool)
+    overlaps: list[float] = []
+    prev = None
+    for _ in range(rounds):
+        cur = target.step({name_a: assembly_a, name_b: assembly_b})
+        if parents is not None and prev is not None:
+            for parent, asm in zip(parents, (assembly_a, assembly_b)):
+                parent.afferent[feedback_name] = parent._rule(
+                    parent.afferent[feedback_name], prev, asm, parent.cfg.beta, parent._col0[feedback_name]
+                )
+        if prev is not None:
+            overlaps.append(overlap_fraction(prev, cur))
+        prev = cur
+    return overlaps
