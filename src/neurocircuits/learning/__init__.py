@@ -18,7 +18,7 @@ from ._assembly import ASSEMBLY_PLASTICITY as ASSEMBLY_PLASTICITY
 from ._assembly import Area as Area
 from ._assembly import AssemblyConfig as AssemblyConfig
 from ._assembly import k_cap as k_cap
-from ._assembly import merge as merge
+from ._assembly import merge as merge_assemblies
 from ._hebbian import OjaSubspace as OjaSubspace
 from ._hebbian import oja_subspace_update as oja_subspace_update
 from ._hebbian import orthogonal_projection as orthogonal_projection
