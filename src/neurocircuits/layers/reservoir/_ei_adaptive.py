@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from ...functional.maps import check_finite
 from ..hooks import HookPoint
-from ._esn import ridge_fit
+from ._esn import RidgeReadout
 
 __all__ = ["EIReservoirConfig", "EIReservoirState", "EIAdaptiveReservoir", "ei_reservoir_step"]
 
@@ -147,7 +147,7 @@ def _run_numpy(drive: np.ndarray, W_E: np.ndarray, W_I: np.ndarray, r0: np.ndarr
     return out, g
 
 
-class EIAdaptiveReservoir(nn.Module):
+class EIAdaptiveReservoir(RidgeReadout, nn.Module):
     """Rate reservoir with E/I populations, per-unit inhibitory gains and a ridge readout.
 
     Example:
@@ -230,23 +230,3 @@ class EIAdaptiveReservoir(nn.Module):
     def adapt(self, u: Tensor, state: EIReservoirState | None = None) -> EIReservoirState:
         """Run on ``u`` with the local homeostatic rule on; returns the state with adapted gains."""
         return self._run(u, state, adapt=True)[1]
-
-    def fit(self, u: Tensor, y: Tensor, washout: int = 0, state: EIReservoirState | None = None) -> EIReservoirState:
-        """Fit the ridge readout to ``y`` from the (frozen-gain) rates driven by ``u``."""
-        X, st = self.states(u, state)
-        Y = torch.as_tensor(y, dtype=X.dtype, device=X.device)
-        if Y.dim() == 1:
-            Y = Y.unsqueeze(-1)
-        if Y.shape[0] != X.shape[0]:
-            raise ValueError(f"targets have {Y.shape[0]} steps but the input has {X.shape[0]}.")
-        if washout >= X.shape[0]:
-            raise ValueError(f"washout ({washout}) must be shorter than the series ({X.shape[0]}).")
-        self.W_out, self.b_out = ridge_fit(X[washout:], Y[washout:], self.cfg.ridge)
-        return st
-
-    def forward(self, u: Tensor, state: EIReservoirState | None = None) -> tuple[Tensor, EIReservoirState]:
-        """Readout ``(T, n_out)`` for input ``u``; returns ``(y, final_state)``."""
-        if self.W_out.numel() == 0:
-            raise RuntimeError("the readout is not trained: call fit(u, y) first.")
-        X, st = self.states(u, state)
-        return X @ self.W_out + self.b_out, st

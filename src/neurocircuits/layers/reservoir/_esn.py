@@ -16,7 +16,7 @@ The readout is fitted in closed form on centred states (so the bias is not penal
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -40,6 +40,34 @@ def ridge_fit(X: Tensor, Y: Tensor, ridge: float) -> tuple[Tensor, Tensor]:
     A = Xc.T @ Xc + ridge * torch.eye(X.shape[1], dtype=X.dtype, device=X.device)
     W = torch.linalg.solve(A, Xc.T @ Yc)
     return W, ym - xm @ W
+
+
+class RidgeReadout:
+    """A closed-form ridge readout over a reservoir's states, shared by the reservoirs of this package.
+
+    The host module defines ``states(u, state) -> (X (T, units), final_state)``, a config with a
+    ``ridge`` field, and the buffers ``W_out`` (units, 0) and ``b_out`` (0,) until fitted.
+    """
+
+    def fit(self, u: Tensor, y: Tensor, washout: int = 0, state: Any = None) -> Any:
+        """Run the reservoir on ``u`` and fit the ridge readout to ``y`` (after ``washout`` steps)."""
+        X, st = self.states(u, state)
+        Y = torch.as_tensor(y, dtype=X.dtype, device=X.device)
+        if Y.dim() == 1:
+            Y = Y.unsqueeze(-1)
+        if Y.shape[0] != X.shape[0]:
+            raise ValueError(f"targets have {Y.shape[0]} steps but the input has {X.shape[0]}.")
+        if washout >= X.shape[0]:
+            raise ValueError(f"washout ({washout}) must be shorter than the series ({X.shape[0]}).")
+        self.W_out, self.b_out = ridge_fit(X[washout:], Y[washout:], self.cfg.ridge)
+        return st
+
+    def forward(self, u: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        """Readout ``(T, n_out)`` for input ``u``; returns ``(y, final_state)``."""
+        if self.W_out.numel() == 0:
+            raise RuntimeError("the readout is not trained: call fit(u, y) first.")
+        X, st = self.states(u, state)
+        return X @ self.W_out + self.b_out, st
 
 
 def esn_run(drive: Tensor, W: Tensor, x0: Tensor, leak: float | Tensor) -> Tensor:
@@ -131,7 +159,7 @@ class ESNState(NamedTuple):
     x: Tensor  # (N,) reservoir state
 
 
-class EchoStateNetwork(nn.Module):
+class EchoStateNetwork(RidgeReadout, nn.Module):
     """Leaky echo state network with a closed-form ridge readout.
 
     Example:
@@ -191,26 +219,6 @@ class EchoStateNetwork(nn.Module):
         X = esn_run(drive, self.W, x0, self.cfg.leak_rate)
         check_finite(X[-1], u.shape[0] - 1, "EchoStateNetwork", self.cfg)
         return self.hook_states(X), ESNState(X[-1])
-
-    def fit(self, u: Tensor, y: Tensor, washout: int = 0, state: ESNState | None = None) -> ESNState:
-        """Run the reservoir on ``u`` and fit the ridge readout to ``y`` (after ``washout`` steps)."""
-        X, st = self.states(u, state)
-        Y = torch.as_tensor(y, dtype=self.W.dtype, device=self.W.device)
-        if Y.dim() == 1:
-            Y = Y.unsqueeze(-1)
-        if Y.shape[0] != X.shape[0]:
-            raise ValueError(f"targets have {Y.shape[0]} steps but the input has {X.shape[0]}.")
-        if washout >= X.shape[0]:
-            raise ValueError(f"washout ({washout}) must be shorter than the series ({X.shape[0]}).")
-        self.W_out, self.b_out = ridge_fit(X[washout:], Y[washout:], self.cfg.ridge)
-        return st
-
-    def forward(self, u: Tensor, state: ESNState | None = None) -> tuple[Tensor, ESNState]:
-        """Predict ``(T, n_out)`` from input ``u``; returns ``(y, final_state)``."""
-        if self.W_out.numel() == 0:
-            raise RuntimeError("the readout is not trained: call fit(u, y) first.")
-        X, st = self.states(u, state)
-        return X @ self.W_out + self.b_out, st
 
     def generate(self, n_steps: int, state: ESNState, u0: Tensor) -> Tensor:
         """Closed-loop generation (the readout's output is fed back as the next input)."""
