@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
+from ..data.tasks._pairs import PairBatch
 from ._index import DiscoveryError
 
 
 @dataclass(frozen=True)
-class InputPairs:
+class InputPairs(PairBatch):
     """Clean and corrupt inputs of any shape (batch, ...) with answer / wrong class ids (batch,).
 
     :class:`~neurocircuits.data.tasks.PromptPairs` is the token-id version for language models;
@@ -20,12 +19,6 @@ class InputPairs:
     Example:
         >>> pairs = InputPairs(clean=x, corrupt=x_flipped, answer=y, wrong=1 - y)
     """
-
-    clean: torch.Tensor
-    corrupt: torch.Tensor
-    answer: torch.Tensor
-    wrong: torch.Tensor
-    answer_pos: int = -1
 
     def __post_init__(self) -> None:
         if self.clean.ndim < 1 or tuple(self.clean.shape) != tuple(self.corrupt.shape):
@@ -38,13 +31,3 @@ class InputPairs:
             t = getattr(self, name)
             if tuple(t.shape) != (n,):
                 raise DiscoveryError(f"{name} must have shape ({n},) (one class id per input), got {tuple(t.shape)}.")
-
-    def __len__(self) -> int:
-        return int(self.clean.shape[0])
-
-    def __getitem__(self, idx: slice | torch.Tensor | list[int]) -> InputPairs:
-        return InputPairs(self.clean[idx], self.corrupt[idx], self.answer[idx], self.wrong[idx], self.answer_pos)
-
-    def to(self, device: torch.device | str) -> InputPairs:
-        return InputPairs(self.clean.to(device), self.corrupt.to(device), self.answer.to(device),
-                          self.wrong.to(device), self.answer_pos)

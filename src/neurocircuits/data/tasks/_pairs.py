@@ -12,11 +12,10 @@ class PromptPairError(ValueError):
 
 
 @dataclass(frozen=True)
-class PromptPairs:
-    """A batch of clean/corrupt prompts with the answer and a wrong answer token for each.
+class PairBatch:
+    """Clean and corrupt inputs with an answer and a wrong answer id each; the shared container.
 
-    Shapes: ``clean``/``corrupt`` (batch, pos) token ids; ``answer``/``wrong`` (batch,) token ids.
-    The metric is read at ``answer_pos`` (default: the last position).
+    Subclasses validate their fields in ``__post_init__``; slicing and moving keep the subclass.
     """
 
     clean: torch.Tensor
@@ -25,18 +24,27 @@ class PromptPairs:
     wrong: torch.Tensor
     answer_pos: int = -1
 
-    def __post_init__(self) -> None:
-        validate_pairs(self.clean, self.corrupt, self.answer, self.wrong)
-
     def __len__(self) -> int:
         return int(self.clean.shape[0])
 
-    def __getitem__(self, idx: slice | torch.Tensor | list[int]) -> PromptPairs:
-        return PromptPairs(self.clean[idx], self.corrupt[idx], self.answer[idx], self.wrong[idx], self.answer_pos)
+    def __getitem__(self, idx: slice | torch.Tensor | list[int]) -> PairBatch:
+        return type(self)(self.clean[idx], self.corrupt[idx], self.answer[idx], self.wrong[idx], self.answer_pos)
 
-    def to(self, device: torch.device | str) -> PromptPairs:
-        return PromptPairs(self.clean.to(device), self.corrupt.to(device), self.answer.to(device),
-                           self.wrong.to(device), self.answer_pos)
+    def to(self, device: torch.device | str) -> PairBatch:
+        return type(self)(self.clean.to(device), self.corrupt.to(device), self.answer.to(device),
+                          self.wrong.to(device), self.answer_pos)
+
+
+@dataclass(frozen=True)
+class PromptPairs(PairBatch):
+    """A batch of clean/corrupt prompts with the answer and a wrong answer token for each.
+
+    Shapes: ``clean``/``corrupt`` (batch, pos) token ids; ``answer``/``wrong`` (batch,) token ids.
+    The metric is read at ``answer_pos`` (default: the last position).
+    """
+
+    def __post_init__(self) -> None:
+        validate_pairs(self.clean, self.corrupt, self.answer, self.wrong)
 
 
 def validate_pairs(clean: torch.Tensor, corrupt: torch.Tensor, answer: torch.Tensor, wrong: torch.Tensor) -> None:
