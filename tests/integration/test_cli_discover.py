@@ -142,6 +142,6 @@ def test_bad_device_fails_cleanly(device, message, tmp_path):
 
     if device == "cuda" and torch.cuda.is_available():
         # Justified skip: the case tests an *unavailable* device; on a CUDA machine "cuda" is valid.
-        pytest.skip("this machine has CUDA, so cuda is a valid device here")
+        pytest.skip("this machine has CUDA, so cuda is a valid device here")  # justified: see the comment above
     res = runner.invoke(app, ["discover", "--device", device, "--out", str(tmp_path / "r")])
     assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output

@@ -146,7 +146,7 @@ def test_fly_optic_lobe_from_flyvis(tmp_path) -> None:
 
     if importlib.util.find_spec("flyvis") is None:
         # Justified skip: `make test` installs flyvis (data only); plain pytest without it skips.
-        pytest.skip("the [flyvis] extra ships the optic-lobe connectome")
+        pytest.skip("the [flyvis] extra ships the optic-lobe connectome")  # justified: make test installs it
     fly = connectome("fly/optic_lobe")
     # Lappalainen et al. 2024: 65 cell types, 8 photoreceptor inputs, 34 output types, 605 type pairs
     assert fly.n_nodes == 65 and fly.n_edges == 605
@@ -189,7 +189,7 @@ def test_larva_mushroom_body_counts() -> None:
 
     if importlib.util.find_spec("graspologic") is None:
         # Justified skip: `make test` installs graspologic (data only); plain pytest without it skips.
-        pytest.skip("graspologic's wheel ships the larva mushroom body")
+        pytest.skip("graspologic's wheel ships the larva mushroom body")  # justified: make test installs it
     left, right = connectome("larva/mushroom_body_left"), connectome("larva/mushroom_body_right")
     # Eichler et al. 2017 as shipped by graspologic: left 209 neurons, right 213
     assert (left.n_nodes, right.n_nodes) == (209, 213)

@@ -10,7 +10,7 @@ from neurocircuits.sim import build_cuba
 def test_cuba_on_cuda_matches_cpu_in_float64():
     if not torch.cuda.is_available():
         # Justified skip: a `gpu`-marked test, deselected by default, for machines with CUDA.
-        pytest.skip("no CUDA device")
+        pytest.skip("no CUDA device")  # justified: gpu-marked, deselected by default
     rates = []
     for device in ("cpu", "cuda"):
         net, o = build_cuba(4000, connectivity="fixed_in_degree", seed=2, device=device, dtype=torch.float64)
