@@ -191,24 +191,30 @@ def _vinf_ov(v_rest, x, j):  # noqa: ANN001, ANN202
     return lambda v_rest, x, j: _at(v_rest, j) + x
 
 
+@numba.njit(inline="always")
+def _lif_update(vb, rb, sb, j, v_inf, decay, vthr, vres, refms, soft, dt, half_dt, zero):  # pragma: no cover
+    """Exact LIF update of neuron ``j`` toward ``v_inf`` (``functional.lif_step``'s arithmetic, in its order)."""
+    vi = vb[j]
+    v_int = v_inf + (vi - v_inf) * _at(decay, j)
+    left = rb[j] - dt
+    left = left if left > 0 else left * zero
+    held = left > half_dt
+    v_int = vi if held else v_int
+    vt = _at(vthr, j)
+    fire = (not held) & (v_int - vt > 0)
+    v_fire = v_int - (vt - _at(vres, j)) if _at(soft, j) else v_int - (v_int - _at(vres, j))
+    vb[j] = v_fire if fire else v_int
+    rb[j] = _at(refms, j) if fire else left
+    sb[j] = 1 if fire else 0
+
+
 @numba.njit(cache=True, nogil=True)
 def _neurons(vb, rb, sb, xb, vrest, decay, vthr, vres, refms, soft, dt, half_dt):  # pragma: no cover - compiled
     """Exact LIF step of one block (``functional.lif_step``'s arithmetic); spikes go to ``sb`` (0/1)."""
     zero = dt - dt
     for j in range(vb.shape[0]):
         v_inf = _vinf(vrest, xb[j], j)
-        vi = vb[j]
-        v_int = v_inf + (vi - v_inf) * _at(decay, j)
-        left = rb[j] - dt
-        left = left if left > 0 else left * zero
-        held = left > half_dt
-        v_int = vi if held else v_int
-        vt = _at(vthr, j)
-        fire = (not held) & (v_int - vt > 0)
-        v_fire = v_int - (vt - _at(vres, j)) if _at(soft, j) else v_int - (v_int - _at(vres, j))
-        vb[j] = v_fire if fire else v_int
-        rb[j] = _at(refms, j) if fire else left
-        sb[j] = 1 if fire else 0
+        _lif_update(vb, rb, sb, j, v_inf, decay, vthr, vres, refms, soft, dt, half_dt, zero)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -245,18 +251,7 @@ def _neurons_exp2(vb, rb, sb, ie, b0b, g0b, k0, d0, b1b, g1b, k1, d1, vrest, dec
         x = x + _at(k1, j) * gi
         g1b[j] = gi * d1
         v_inf = _at(vrest, j) + x
-        vi = vb[j]
-        v_int = v_inf + (vi - v_inf) * _at(decay, j)
-        left = rb[j] - dt
-        left = left if left > 0 else left * zero
-        held = left > half_dt
-        v_int = vi if held else v_int
-        vt = _at(vthr, j)
-        fire = (not held) & (v_int - vt > 0)
-        v_fire = v_int - (vt - _at(vres, j)) if _at(soft, j) else v_int - (v_int - _at(vres, j))
-        vb[j] = v_fire if fire else v_int
-        rb[j] = _at(refms, j) if fire else left
-        sb[j] = 1 if fire else 0
+        _lif_update(vb, rb, sb, j, v_inf, decay, vthr, vres, refms, soft, dt, half_dt, zero)
 
 
 @numba.njit(cache=True, nogil=True)
