@@ -1,29 +1,47 @@
 """Fly-CL: the fly olfactory motif for streaming, class-incremental learning on frozen features.
 
-After Fly-CL (2025, fly-inspired decorrelation and fast training for continual representation learning)
-and the fly olfactory circuit (Dasgupta, Stevens & Navlakha 2017). Our own implementation.
+After Fly-CL (Zou, Zang, Xu & Ji 2025, arXiv:2510.16877: fly-inspired decorrelation and reduced
+training time for continual representation learning) and the fly olfactory circuit (Dasgupta,
+Stevens & Navlakha 2017, Science). Our own implementation.
 
     normalise   z = (x - mean_i x_i) / std_i x_i       (per-sample divisive normalisation across inputs,
                                                     as projection neurons; or running stats: normalise="running")
-    expand      a = P z,  P in {0,1}^{m x d} sparse:  each of the m Kenyon cells samples ``fan_in`` inputs
-    k-WTA       h = topk_k(a)                          (APL feedback inhibition: k of m cells stay active)
-    classify    streaming similarity matching: prototype_c <- prototype_c + h for every sample of
-                class c; y_hat = argmax_c cos(h, prototype_c); or a streaming ridge read-out
-                W = (H^T H + lambda I)^-1 H^T Y from accumulated statistics.
+    expand      a = P z,  P in {0,1}^{m x d} sparse:  each of the m Kenyon cells sums ``fan_in`` inputs
+                (a gather-sum, O(batch m fan_in), never a dense m x d product)
+    k-WTA       h = relu(topk_k(a))                    (APL feedback inhibition: k of m cells stay active)
+    classify    streaming ridge: G <- G + H_t^T H_t, Q <- Q + H_t^T Y_t per task t,
+                W = (G + lambda I)^-1 Q  (one Cholesky solve);  or streaming similarity matching:
+                prototype_c <- prototype_c + h, y_hat = argmax_c cos(h, prototype_c).
+
+Ridge parameter search (``ridge_grid``), per task as RanPAC does (McDonnell et al. 2023): hold out
+20 % of the task's samples, fit on the rest for every lambda of the grid and keep the lambda with the
+lowest validation mean squared error. RanPAC solves one ``m x m`` system per lambda; here one
+eigendecomposition serves every lambda, taken in the smaller space (:func:`select_ridge`):
+
+    n < m (dual):    K = H H^T = U S U^T,   H_val W(lambda) = (H_val H^T U) diag(1 / (s + lambda)) U^T Y
+    n >= m (primal): G = H^T H = V S V^T,   H_val W(lambda) = (H_val V) diag(1 / (s + lambda)) V^T H^T Y
 
 Both read-outs are exact under any order of the stream (class-incremental learning does not
 forget), and the sparse, near-orthogonal codes ``h`` are far less collinear than the features.
-A frozen random CNN (:func:`random_conv_features`) stands in for a pre-trained backbone.
+A frozen random CNN (:func:`random_conv_features`) stands in for a pre-trained backbone;
+:class:`RandomProjectionRidge` is the RanPAC-style baseline (dense Gaussian expansion + ReLU, or the
+raw features, with the same streaming ridge read-out).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from ._registry import register_model
 
-_PAPER = "Fly-CL (2025), fly-inspired decorrelation for continual learning; Dasgupta, Stevens & Navlakha 2017, Science"
+_PAPER = "Fly-CL (Zou et al. 2025, arXiv:2510.16877); Dasgupta, Stevens & Navlakha 2017, Science"
+#: RanPAC's ridge grid (10^-8 .. 10^13 in decades).
+RANPAC_RIDGE_GRID: tuple[float, ...] = tuple(10.0 ** e for e in range(-8, 14))
+_SEARCH_METHODS = ("eigen", "solve")
+_SOLVERS = ("primal", "dual", "auto")
 
 
 @torch.no_grad()
@@ -52,16 +70,177 @@ def multicollinearity(features: torch.Tensor) -> float:
     return float((c.abs().sum() - n) / (n * (n - 1)))
 
 
-class FlyCL(nn.Module):
+def _holdout(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_train = max(1, int(round(0.8 * n)))
+    return perm[:n_train], perm[n_train:]
+
+
+@torch.no_grad()
+def ridge_validation_curve(h: torch.Tensor, targets: torch.Tensor, grid: Sequence[float], method: str = "eigen",
+                           seed: int = 0) -> torch.Tensor:
+    """Validation mean squared error of ridge regression ``h -> targets`` for every lambda of ``grid``.
+
+    The samples are split 80/20 by a seeded permutation (RanPAC's protocol). ``method="solve"`` solves
+    the ``m x m`` system ``(H^T H + lambda I) W = H^T Y`` once per lambda (RanPAC); ``"eigen"``
+    eigendecomposes the smaller of ``H H^T`` (``n x n``) and ``H^T H`` (``m x m``) once and evaluates every
+    lambda from it (module docstring). Both give the same curve up to rounding.
+
+    Args:
+        h: features ``[n, m]``. targets: ``[n, c]`` (e.g. one-hot). grid: the lambdas (> 0).
+
+    Returns:
+        ``[len(grid)]`` validation MSEs.
+    """
+    if method not in _SEARCH_METHODS:
+        raise ValueError(f"method must be one of {_SEARCH_METHODS}, not {method!r}.")
+    if h.dim() != 2 or targets.dim() != 2 or h.shape[0] != targets.shape[0]:
+        raise ValueError(f"h must be [n, m] and targets [n, c] with the same n, got {tuple(h.shape)} and "
+                         f"{tuple(targets.shape)}.")
+    if h.shape[0] < 5:
+        raise ValueError(f"a ridge search needs at least 5 samples (80/20 hold-out), got {h.shape[0]}.")
+    lams = torch.as_tensor(list(grid), dtype=h.dtype, device=h.device)
+    if not bool((lams > 0).all()):
+        raise ValueError("every ridge parameter in the grid must be > 0.")
+    tr, va = _holdout(h.shape[0], seed)
+    htr, hva, ytr, yva = h[tr], h[va], targets[tr].to(h), targets[va].to(h)
+    if method == "solve":
+        gram, cross = htr.T @ htr, htr.T @ ytr
+        eye = torch.eye(gram.shape[0], dtype=h.dtype, device=h.device)
+        errs = [((hva @ torch.linalg.solve(gram + lam * eye, cross)) - yva).pow(2).mean() for lam in lams]
+        return torch.stack(errs)
+    if htr.shape[0] < htr.shape[1]:  # dual: n x n
+        s, u = torch.linalg.eigh(htr @ htr.T)
+        left, right = (hva @ htr.T) @ u, u.T @ ytr
+    else:  # primal: m x m
+        s, u = torch.linalg.eigh(htr.T @ htr)
+        left, right = hva @ u, u.T @ (htr.T @ ytr)
+    s = s.clamp_min(0.0)
+    inv = 1.0 / (s[None, :] + lams[:, None])                       # [n_lambda, r]
+    pred = torch.einsum("vr,lr,rc->lvc", left, inv, right)         # [n_lambda, n_val, c]
+    return (pred - yva[None]).pow(2).mean(dim=(1, 2))
+
+
+def select_ridge(h: torch.Tensor, targets: torch.Tensor, grid: Sequence[float], method: str = "eigen",
+                 seed: int = 0) -> float:
+    """The lambda of ``grid`` with the lowest hold-out MSE (:func:`ridge_validation_curve`)."""
+    curve = ridge_validation_curve(h, targets, grid, method=method, seed=seed)
+    return float(list(grid)[int(torch.argmin(curve))])
+
+
+class _StreamingRidge(nn.Module):
+    """Shared streaming ridge read-out over codes ``h`` ``[n, m]`` and one-hot targets ``Y``.
+
+    ``solver="primal"`` accumulates ``G = H^T H`` and ``Q = H^T Y`` and solves the ``m x m`` system
+    ``(G + lambda I) W = Q``. ``"dual"`` keeps the codes seen so far and solves in sample space,
+    ``W = H^T (K + lambda I)^-1 Y`` with ``K = H H^T`` grown block by block per task (push-through /
+    Woodbury identity: the same ``W``) and holds ``n m`` numbers. ``"auto"`` is the dual while
+    ``n < m`` (so it never holds more than the ``m x m`` Gram) and turns primal (forms ``G`` from the
+    codes and drops them) once ``n >= m``; both dual modes also turn primal before a ``state_dict`` is
+    taken, so checkpoints always carry ``G`` and ``Q``.
+    """
+
+    readout_weight: nn.Parameter
+
+    def _init_readout(self, width: int, n_classes: int, ridge: float, ridge_grid: Sequence[float] | None,
+                      search: str, solver: str, factory: dict) -> None:
+        if search not in _SEARCH_METHODS:
+            raise ValueError(f"search must be one of {_SEARCH_METHODS}, not {search!r}.")
+        if solver not in _SOLVERS:
+            raise ValueError(f"solver must be one of {_SOLVERS}, not {solver!r}.")
+        if ridge <= 0:
+            raise ValueError(f"ridge must be > 0, got {ridge}.")
+        self.ridge, self.search, self.solver = float(ridge), search, solver
+        self.ridge_grid = tuple(float(v) for v in ridge_grid) if ridge_grid is not None else None
+        self.n_classes = n_classes
+        self.register_buffer("gram", torch.zeros(width, width, **factory))
+        self.register_buffer("cross", torch.zeros(width, n_classes, **factory))
+        # the read-out is a parameter: fitted in closed form from the stream statistics (and open to
+        # gradient fine-tuning afterwards); refitted lazily after new data arrived
+        self.readout_weight = nn.Parameter(torch.zeros(width, n_classes, **factory))
+        self._stale = False
+        self._tasks = 0
+        # dual solver state: the codes H [n, m], their one-hot targets [n, c] and K = H H^T (None once primal)
+        self._dual = solver in ("dual", "auto")
+        self._codes: torch.Tensor | None = None
+        self._targets: torch.Tensor | None = None
+        self._kernel: torch.Tensor | None = None
+        self.register_state_dict_pre_hook(lambda module, prefix, keep_vars: module._to_primal())
+        self.register_load_state_dict_post_hook(lambda module, incompatible: module._drop_codes())
+
+    @property
+    def dual_active(self) -> bool:
+        """Whether the read-out is currently solved in sample space (see the class docstring)."""
+        return self._dual
+
+    def _drop_codes(self) -> None:
+        self._dual, self._codes, self._targets, self._kernel = False, None, None, None
+
+    @torch.no_grad()
+    def _to_primal(self) -> None:
+        """Form ``G`` and ``Q`` from the stored codes and drop them (no-op when already primal)."""
+        if self._codes is not None:
+            self.gram.addmm_(self._codes.T, self._codes)
+            self.cross.addmm_(self._codes.T, self._targets)
+        self._drop_codes()
+
+    def _absorb(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        onehot = nn.functional.one_hot(y, self.n_classes).to(h)
+        if self.ridge_grid is not None:   # RanPAC's per-task search on this task's samples
+            self.ridge = select_ridge(h, onehot, self.ridge_grid, method=self.search, seed=self._tasks)
+        self._tasks += 1
+        self._stale = True
+        if self._dual:
+            n_old = 0 if self._codes is None else self._codes.shape[0]
+            if n_old + h.shape[0] < self.gram.shape[0] or self.solver == "dual":
+                if self._codes is None:
+                    self._codes, self._targets, self._kernel = h.clone(), onehot, h @ h.T
+                else:   # K grows by the block [[K, B^T], [B, H_t H_t^T]] with B = H_t H_old^T
+                    b = h @ self._codes.T
+                    self._kernel = torch.cat([torch.cat([self._kernel, b.T], 1), torch.cat([b, h @ h.T], 1)], 0)
+                    self._codes = torch.cat([self._codes, h])
+                    self._targets = torch.cat([self._targets, onehot])
+                return onehot
+            self._to_primal()
+        self.gram.addmm_(h.T, h)
+        self.cross.addmm_(h.T, onehot)
+        return onehot
+
+    @staticmethod
+    def _spd_solve(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        chol, info = torch.linalg.cholesky_ex(a)
+        if int(info) == 0:
+            return torch.cholesky_solve(b, chol)
+        return torch.linalg.solve(a, b)  # numerically indefinite (tiny lambda in float32): LU instead
+
+    @torch.no_grad()
+    def _solve_ridge(self) -> None:
+        if self._dual:
+            if self._codes is None:
+                self.readout_weight.zero_()
+            else:
+                a = self._kernel.clone()
+                a.diagonal().add_(self.ridge)
+                self.readout_weight.copy_(self._codes.T @ self._spd_solve(a, self._targets))   # H^T alpha
+        else:
+            a = self.gram.clone()
+            a.diagonal().add_(self.ridge)
+            self.readout_weight.copy_(self._spd_solve(a, self.cross))
+        self._stale = False
+
+
+class FlyCL(_StreamingRidge):
     """Sparse expansion + k-WTA + streaming classifier (see the module docstring).
 
-    Use ``partial_fit(x, y)`` on a stream of batches (any class order), then ``predict(x)``;
-    ``forward(x, state=None) -> (scores, None)``. The read-out ``readout_weight`` is refitted in
-    closed form on the first forward after new data (and can then be fine-tuned by gradient).
+    Use ``partial_fit(x, y)`` once per task (or per batch; any class order), then ``predict(x)``;
+    ``forward(x, state=None) -> (scores, None)``. With ``ridge_grid`` every ``partial_fit`` call picks
+    the ridge parameter on a hold-out of its own samples (RanPAC's per-task protocol) by one
+    eigendecomposition in the smaller space (``search="eigen"``) or one solve per lambda (``"solve"``).
     """
 
     def __init__(self, in_features: int, n_classes: int, expansion: int = 2000, fan_in: int = 8, k: int = 200,
                  readout: str = "ridge", ridge: float = 10.0, normalise: str = "sample", seed: int = 0,
+                 ridge_grid: Sequence[float] | None = None, search: str = "eigen", solver: str = "auto",
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
         if not 1 <= k <= expansion:
@@ -72,24 +251,26 @@ class FlyCL(nn.Module):
             raise ValueError(f"readout must be 'similarity' or 'ridge', not {readout!r}.")
         if normalise not in ("sample", "running"):
             raise ValueError(f"normalise must be 'sample' or 'running', not {normalise!r}.")
-        self.normalise = normalise
+        self.normalise, self.k, self.readout = normalise, k, readout
         factory = {"device": device, "dtype": dtype or torch.float32}
         gen = torch.Generator().manual_seed(seed)
+        # Kenyon cell j sums the inputs kc_inputs[j] (fan_in distinct inputs, drawn uniformly)
         cols = torch.stack([torch.randperm(in_features, generator=gen)[:fan_in] for _ in range(expansion)])
-        proj = torch.zeros(expansion, in_features)
-        proj.scatter_(1, cols, 1.0)
-        self.k, self.readout, self.ridge = k, readout, ridge
-        self.register_buffer("projection", proj.to_sparse().to(**factory))
+        self.register_buffer("kc_inputs", cols.to(device))
         self.register_buffer("count", torch.zeros((), **factory))
         self.register_buffer("mean", torch.zeros(in_features, **factory))
         self.register_buffer("sq_mean", torch.ones(in_features, **factory))
         self.register_buffer("prototypes", torch.zeros(n_classes, expansion, **factory))
-        self.register_buffer("gram", torch.zeros(expansion, expansion, **factory))
-        self.register_buffer("cross", torch.zeros(expansion, n_classes, **factory))
-        # the read-out is a parameter: fitted in closed form from the stream statistics (and open to
-        # gradient fine-tuning afterwards); refitted lazily after new data arrived
-        self.readout_weight = nn.Parameter(torch.zeros(expansion, n_classes, **factory))
-        self._stale = False
+        self._init_readout(expansion if readout == "ridge" else 0, n_classes, ridge, ridge_grid, search,
+                           solver if readout == "ridge" else "primal", factory)
+        if readout == "similarity":
+            self.readout_weight = nn.Parameter(torch.zeros(expansion, n_classes, **factory))
+
+    @property
+    def projection(self) -> torch.Tensor:
+        """The binary expansion matrix ``P`` ``[m, d]`` (dense copy, for inspection)."""
+        p = torch.zeros(self.kc_inputs.shape[0], self.mean.shape[0], dtype=self.mean.dtype, device=self.mean.device)
+        return p.scatter_(1, self.kc_inputs, 1.0)
 
     @torch.no_grad()
     def _update_stats(self, x: torch.Tensor) -> None:
@@ -98,6 +279,11 @@ class FlyCL(nn.Module):
         self.sq_mean.mul_(self.count / n).add_((x ** 2).sum(0) / n)
         self.count.copy_(n)
 
+    def expand(self, z: torch.Tensor) -> torch.Tensor:
+        """Kenyon-cell input ``P z`` ``[batch, m]`` as a gather-sum (each cell reads ``fan_in`` inputs)."""
+        # embedding_bag over the inputs: row i of the table is input i across the batch
+        return nn.functional.embedding_bag(self.kc_inputs, z.T.contiguous(), mode="sum").T
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Sparse k-WTA code ``[batch, expansion]`` of features ``x``."""
         if self.normalise == "running":
@@ -105,41 +291,44 @@ class FlyCL(nn.Module):
             z = (x - self.mean) / std
         else:  # per-sample divisive normalisation across inputs (no state: stream-order invariant)
             z = (x - x.mean(1, keepdim=True)) / (x.std(1, keepdim=True) + 1e-8)
-        a = torch.sparse.mm(self.projection, z.T).T
-        top = torch.topk(a, self.k, dim=1)
+        a = self.expand(z)
+        top = torch.topk(a, self.k, dim=1, sorted=False)
         return torch.zeros_like(a).scatter_(1, top.indices, top.values.clamp_min(0.0))
 
     @torch.no_grad()
     def partial_fit(self, x: torch.Tensor, y: torch.Tensor, update_stats: bool = True) -> FlyCL:
-        """Absorb one batch of the stream."""
+        """Absorb one task (or batch) of the stream."""
+        self._check(x)
         if update_stats:
             self._update_stats(x)
         h = self.encode(x)
-        onehot = nn.functional.one_hot(y, self.prototypes.shape[0]).to(h)
-        self.prototypes.add_(onehot.T @ h)
         if self.readout == "ridge":
-            self.gram.add_(h.T @ h)
-            self.cross.add_(h.T @ onehot)
-        self._stale = True
+            onehot = self._absorb(h, y)
+        else:
+            onehot = nn.functional.one_hot(y, self.prototypes.shape[0]).to(h)
+            self._stale = True
+        self.prototypes.add_(onehot.T @ h)
         return self
 
     @torch.no_grad()
     def fit_readout(self) -> None:
         """Closed-form read-out from the accumulated statistics (ridge solve or normalised prototypes)."""
         if self.readout == "ridge":
-            eye = torch.eye(self.gram.shape[0], dtype=self.gram.dtype, device=self.gram.device)
-            self.readout_weight.copy_(torch.linalg.solve(self.gram + self.ridge * eye, self.cross))
+            self._solve_ridge()
         else:
             self.readout_weight.copy_(nn.functional.normalize(self.prototypes, dim=1).T)
-        self._stale = False
+            self._stale = False
+
+    def _check(self, x: torch.Tensor) -> None:
+        if x.dim() != 2 or x.shape[1] != self.mean.shape[0]:
+            raise ValueError(f"Fly-CL expects features [batch, {self.mean.shape[0]}], got {tuple(x.shape)}.")
 
     def example_input(self, batch: int) -> torch.Tensor:
         w = self.readout_weight
         return torch.rand(batch, self.mean.shape[0], dtype=w.dtype, device=w.device)
 
     def forward(self, x: torch.Tensor, state: None = None) -> tuple[torch.Tensor, None]:
-        if x.dim() != 2 or x.shape[1] != self.mean.shape[0]:
-            raise ValueError(f"Fly-CL expects features [batch, {self.mean.shape[0]}], got {tuple(x.shape)}.")
+        self._check(x)
         if self._stale:
             self.fit_readout()
         h = self.encode(x)
@@ -152,10 +341,57 @@ class FlyCL(nn.Module):
         return self(x)[0].argmax(1)
 
 
+class RandomProjectionRidge(_StreamingRidge):
+    """RanPAC-style baseline: ``h = relu(x R)`` with a dense Gaussian ``R`` ``[d, m]`` (or ``h = x`` when
+    ``expansion=None``), then the same streaming ridge read-out and per-task ridge search as :class:`FlyCL`
+    (``search="solve"`` is RanPAC's one solve per lambda)."""
+
+    def __init__(self, in_features: int, n_classes: int, expansion: int | None = 2000, ridge: float = 10.0,
+                 ridge_grid: Sequence[float] | None = None, search: str = "solve", solver: str = "primal",
+                 seed: int = 0, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        factory = {"device": device, "dtype": dtype or torch.float32}
+        self.in_features = in_features
+        width = in_features if expansion is None else expansion
+        if expansion is not None:
+            gen = torch.Generator().manual_seed(seed)
+            self.register_buffer("random_weight", torch.randn(in_features, expansion, generator=gen).to(**factory))
+        else:
+            self.random_weight = None
+        self._init_readout(width, n_classes, ridge, ridge_grid, search, solver, factory)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The features the ridge read-out sees."""
+        if x.dim() != 2 or x.shape[1] != self.in_features:
+            raise ValueError(f"expected features [batch, {self.in_features}], got {tuple(x.shape)}.")
+        return x if self.random_weight is None else torch.relu(x @ self.random_weight)
+
+    @torch.no_grad()
+    def partial_fit(self, x: torch.Tensor, y: torch.Tensor) -> RandomProjectionRidge:
+        """Absorb one task (or batch) of the stream."""
+        self._absorb(self.encode(x), y)
+        return self
+
+    @torch.no_grad()
+    def fit_readout(self) -> None:
+        """Closed-form ridge read-out from the accumulated statistics."""
+        self._solve_ridge()
+
+    def forward(self, x: torch.Tensor, state: None = None) -> tuple[torch.Tensor, None]:
+        if self._stale:
+            self.fit_readout()
+        return self.encode(x) @ self.readout_weight, None
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self(x)[0].argmax(1)
+
+
 @register_model("fly_cl", family="connectome", paper=_PAPER)
 def fly_cl(in_features: int = 512, n_classes: int = 10, expansion: int = 2000, fan_in: int = 8, k: int = 200,
            readout: str = "ridge", ridge: float = 10.0, normalise: str = "sample", seed: int = 0,
+           ridge_grid: Sequence[float] | None = None, search: str = "eigen", solver: str = "auto",
            device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> FlyCL:
     """Fly olfactory expansion + k-WTA + streaming classifier over frozen features."""
     return FlyCL(in_features, n_classes, expansion, fan_in, k, readout=readout, ridge=ridge, normalise=normalise,
-                 seed=seed, device=device, dtype=dtype)
+                 seed=seed, ridge_grid=ridge_grid, search=search, solver=solver, device=device, dtype=dtype)
