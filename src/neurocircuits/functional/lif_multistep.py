@@ -550,8 +550,8 @@ class LIFPoolSeqOut(NamedTuple):
     """Outputs of :func:`lif_pool_multistep`: 2x2-max-pooled spikes, then :class:`LIFSeqOut`'s fields."""
 
     pooled: Tensor  # (time, batch, C, H/2, W/2)
-    spikes: Tensor  # (time, batch, C, H, W)
-    membrane: Tensor
+    spikes: Tensor | None  # (time, batch, C, H, W); None with keep_sequences=False
+    membrane: Tensor | None
     v_final: Tensor
 
 
@@ -586,13 +586,21 @@ def lif_pool_multistep(
     detach_reset: bool = True,
     surrogate: str = "atan",
     alpha: float | None = None,
+    keep_sequences: bool = True,
 ) -> LIFPoolSeqOut:
     """:func:`lif_multistep` on ``(time, batch, C, H, W)`` followed by a 2x2 max pool of the spikes.
 
     The pooled spikes equal ``F.max_pool2d`` of the spikes at every step, values and gradients. On
     CPU float32/64 with numba, even ``H`` and ``W``, a built-in surrogate and no gradient wanted for
     decay, gain or threshold, pooling runs inside the fused op and its gradient is routed inside
-    the LIF's backward recursion; otherwise this is the two ops in sequence.
+    the LIF's backward recursion; otherwise this is the two ops in sequence. Steps in channels-last
+    memory (as a channels-last conv produces; a static input's one step likewise) take the NHWC
+    kernels of :mod:`._lif_pool` and give channels-last outputs (same values).
+
+    Args:
+        keep_sequences: also return the unpooled spikes and the membrane; ``False`` returns ``None``
+            in those fields and, on the channels-last path, never writes a spike sequence and keeps
+            the charge (read only by the backward) in a reused buffer.
     """
     from .surrogate import SURROGATES as _S
 
@@ -609,11 +617,23 @@ def lif_pool_multistep(
         T, B = out.spikes.shape[:2]
         flat = out.spikes.reshape(T * B, *out.spikes.shape[2:])
         pooled = torch.nn.functional.max_pool2d(flat, 2)
-        return LIFPoolSeqOut(pooled.reshape(T, B, *pooled.shape[1:]), *out)
+        res = LIFPoolSeqOut(pooled.reshape(T, B, *pooled.shape[1:]), *out)
+        return res if keep_sequences else res._replace(spikes=None, membrane=None)
     if v0 is None:
         v0 = torch.zeros_like(x[0])
     T = x.shape[0]
     base = _static_base(x)
-    out = _FusedLIFPool.apply(x if base is None else base, v0, d, g, th, float(v_reset), reset == "soft",
+    xin = x if base is None else base
+    from ._lif_pool import FusedLIFPoolCL, is_channels_last_steps
+
+    if is_channels_last_steps(xin):
+        out = FusedLIFPoolCL.apply(xin, v0, d, g, th, float(v_reset), reset == "soft", bool(detach_reset), surrogate,
+                                   float(a), T, base is not None, bool(keep_sequences))
+        if keep_sequences:
+            y, v, s, h = out
+            return LIFPoolSeqOut(y, s, h, v)
+        return LIFPoolSeqOut(out[0], None, None, out[1])
+    out = _FusedLIFPool.apply(xin, v0, d, g, th, float(v_reset), reset == "soft",
                               bool(detach_reset), surrogate, float(a), T, base is not None)
-    return LIFPoolSeqOut(*out)
+    res = LIFPoolSeqOut(*out)
+    return res if keep_sequences else res._replace(spikes=None, membrane=None)

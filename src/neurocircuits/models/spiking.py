@@ -126,14 +126,16 @@ class SpikingConvNet(_SpikingNet):
     def __init__(self, in_channels: int = 1, image_size: int = 8, channels: Sequence[int] = (16, 32), out_features: int = 10,
                  neuron: str = "lif", encoding: str = "direct", time_steps: int = 8, decoder: str = "count",
                  neuron_kw: dict | None = None, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 **kw: Any) -> None:
+                 channels_last: bool = True, **kw: Any) -> None:
         super().__init__()
         ENCODINGS.get(encoding), DECODERS.get(decoder)
         nkw = {**(neuron_kw or {}), **kw}
         self.time_steps, self.encoding, self.decoder = time_steps, encoding, decoder
         self.in_channels, self.image_size = in_channels, image_size
         chans = [in_channels, *channels]
-        self.blocks = nn.ModuleList(SpikingConv2d(a, b, neuron=neuron, **nkw) for a, b in zip(chans[:-1], chans[1:]))
+        # channels_last: CPU maps in NHWC memory (see SpikingConv2d); same values up to float rounding
+        self.blocks = nn.ModuleList(SpikingConv2d(a, b, neuron=neuron, channels_last=channels_last, **nkw)
+                                    for a, b in zip(chans[:-1], chans[1:]))
         self.pool = SpikeMaxPool2d()  # the pooling the blocks apply (block.forward_pool); keeps spikes binary
         side = image_size // (2 ** len(channels))
         if side < 1:

@@ -46,6 +46,14 @@ class ALIFState(NamedTuple):
     b: Tensor  # threshold adaptation trace
 
 
+def _hooked(point: nn.Module) -> bool:
+    """Whether calling ``point`` can run a hook (its own or a global module hook)."""
+    from torch.nn.modules import module as _m
+
+    return bool(point._forward_hooks or point._forward_pre_hooks or _m._global_forward_hooks
+                or _m._global_forward_pre_hooks)
+
+
 def _as_shape(features: int | Sequence[int]) -> tuple[int, ...]:
     return (int(features),) if isinstance(features, int) else tuple(int(f) for f in features)
 
@@ -176,8 +184,13 @@ class LIF(_SpikingBase):
         v0 = state.v if state is not None else None
         a = self.decay().to(x.dtype)
         g = (1.0 - a) if self.input_gain == "leak" else torch.ones((), dtype=x.dtype, device=x.device)
+        # the unpooled sequences exist only for hooks: without any, they are never written
+        keep = _hooked(self.hook_membrane) or _hooked(self.hook_spikes)
         out = lif_pool_multistep(x, v0, a, g, self.theta().to(x.dtype), reset=self.reset, v_reset=self.v_reset,
-                                 detach_reset=self.detach_reset, surrogate=self.surrogate, alpha=self.alpha)
+                                 detach_reset=self.detach_reset, surrogate=self.surrogate, alpha=self.alpha,
+                                 keep_sequences=keep)
+        if not keep:
+            return out.pooled, LIFState(out.v_final)
         self.hook_membrane(out.membrane)
         spikes = self.hook_spikes(out.spikes)
         if spikes is out.spikes:

@@ -1,0 +1,190 @@
+"""numba kernels of the fused LIF + 2x2 max pool for any dense per-step layout (NCHW or NHWC).
+
+Imported only when :func:`~neurocircuits.functional.lif_multistep.lif_pool_multistep` takes its
+compiled path. Every per-step array is the flat memory of one time step, ``(T, M)``, described as
+``(P, H, W, C)`` maps in memory order: a channels-last step ``(B, C, H, W)`` is ``P = B`` with the
+channel axis innermost, a contiguous (NCHW) step is ``P = B C`` with ``C = 1``. With channels last
+the innermost loops run over the channels (contiguous, vectorisable), which is what makes the pool
+and its gradient routing cheap on the small maps of a conv SNN. Per-neuron parameters arrive as
+``(M,)`` arrays in the same memory order, uniform ones as scalars of the array dtype.
+
+Same equations and per-element arithmetic, in the same order, as :mod:`._lif_kernels`
+(``a v + g x``, ``H(h - theta)``, ``h - theta s``; no ``fastmath``). Differences, all about memory:
+
+* the spikes are recomputed from the stored charge (``s = h >= theta``, the forward's own test)
+  wherever they are needed, so the forward need not write a ``(T, M)`` spike tensor (``s`` may be
+  ``None``) and the backward never reads one;
+* the pool of step ``t`` is taken right after step ``t`` is computed (its rows are still in cache);
+* the backward works in blocks of whole row pairs, so each block routes its own share of the
+  pooled gradient to the window winners into a block-sized scratch row (no ``(M,)`` temporary).
+
+The routing is ``max_pool2d``'s: each window's gradient goes to its first maximum in row-major
+order (a later element wins only if strictly greater), exactly as ``route_pool_grad``.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ._lif_kernels import _at, _sl, _surrogate_row
+
+BLOCK = 2048  # target elements per backward block (rounded to whole row pairs)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def lif_pool_forward(x, static, v0, a, g, th, soft, vr, h, s, y, v, H, W, C):  # pragma: no cover - compiled
+    """LIF over ``T = h.shape[0]`` steps, then the 2x2 max pool of each step's spikes into ``y``.
+
+    ``x`` is ``(T, M)``, or ``(1, M)`` read at every step when ``static``; ``h`` receives the charge,
+    ``s`` the spikes (or ``None``: not stored), ``y`` ``(T, M/4)`` the pooled spikes in the same
+    ``(P, H/2, W/2, C)`` layout, ``v`` the final membrane.
+    """
+    T, M = h.shape
+    one = h.dtype.type(1.0)
+    zero = h.dtype.type(0.0)
+    vrt = h.dtype.type(vr)
+    WC = W * C
+    Wo = W // 2
+    n_rp = M // (2 * WC)  # row pairs per step
+    for m in range(M):
+        v[m] = v0[m]
+    for t in range(T):
+        xt = x[0] if static else x[t]
+        ht = h[t]
+        if soft:
+            for m in range(M):
+                hm = _at(a, m) * v[m] + _at(g, m) * xt[m]
+                sm = one if hm >= _at(th, m) else zero
+                ht[m] = hm
+                v[m] = hm - _at(th, m) * sm
+        else:
+            for m in range(M):
+                hm = _at(a, m) * v[m] + _at(g, m) * xt[m]
+                sm = one if hm >= _at(th, m) else zero
+                ht[m] = hm
+                v[m] = vrt if sm > zero else hm
+        if s is not None:
+            st = s[t]
+            for m in range(M):
+                st[m] = one if ht[m] >= _at(th, m) else zero
+        yt = y[t]
+        for q in range(n_rp):
+            o = 2 * q * WC
+            yo = q * Wo * C
+            for j in range(Wo):
+                p0 = o + 2 * j * C
+                p1 = p0 + WC
+                # channel-long slices: unit-stride inner loops the compiler vectorises
+                ha, hb, hc, hd = ht[p0:p0 + C], ht[p0 + C:p0 + 2 * C], ht[p1:p1 + C], ht[p1 + C:p1 + 2 * C]
+                ta, tb, tc, td = _sl(th, p0, p0 + C), _sl(th, p0 + C, p0 + 2 * C), _sl(th, p1, p1 + C), _sl(th, p1 + C, p1 + 2 * C)
+                yj = yt[yo + j * C:yo + j * C + C]
+                for c in range(C):
+                    f = (ha[c] >= _at(ta, c)) | (hb[c] >= _at(tb, c)) | (hc[c] >= _at(tc, c)) | (hd[c] >= _at(td, c))
+                    yj[c] = one if f else zero
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def lif_pool_backward(h, gs, gh, gvT, a, g, th, soft, detach, vr, code, alpha, static, gx, gv0, gp, H, W,
+                      C):  # pragma: no cover - compiled
+    """Reverse-time recursion of :func:`lif_pool_forward` (the adjoint of ``_lif_kernels.lif_backward``
+    with the pooled gradient ``gp`` ``(T, M/4)`` routed to the window winners block by block).
+
+    ``G_t = gh_t + (gs_t + route(gp_t)) sigma'_t + gv_t D_t``, ``gv_{t-1} = a G_t``; ``D_t`` as in
+    ``lif_backward``. ``gs``/``gh`` are ``(T, M)`` or ``None``, ``gvT`` ``(M,)`` or ``None``. Writes
+    ``dL/dx`` into ``gx`` (``(T, M)``, or ``(1, M)`` summed over time when ``static``) and ``dL/dv0``
+    into ``gv0``.
+    """
+    T, M = h.shape
+    one = h.dtype.type(1.0)
+    zero = h.dtype.type(0.0)
+    f_soft = one if (soft and not detach) else zero
+    f_hard = zero if soft else one
+    f_hard_sg = one if (not soft and not detach) else zero
+    vrt = h.dtype.type(vr)
+    plain = soft and detach
+    WC = W * C
+    RP = 2 * WC
+    Wo = W // 2
+    n_rp = M // RP
+    per = max(1, BLOCK // RP)  # row pairs per block
+    nmax = min(per * RP, M)
+    carry = gv0  # gv_t = dL/dv_t, updated in place; ends as dL/dv0
+    for m in range(M):
+        carry[m] = zero
+    if gvT is not None:
+        for m in range(M):
+            carry[m] = gvT[m]
+    if static:
+        for m in range(M):
+            gx[0, m] = zero
+    sg = np.empty(nmax, dtype=h.dtype)  # sigma' of one block
+    sp = np.empty(nmax, dtype=h.dtype)  # spikes of one block (recomputed from h)
+    cc = np.empty(nmax, dtype=h.dtype)  # routed pool gradient, then C = (gs + route) sigma' + gh
+    for t in range(T - 1, -1, -1):
+        gpt = gp[t]
+        for q0 in range(0, n_rp, per):
+            q1 = min(q0 + per, n_rp)
+            b0 = q0 * RP
+            b1 = q1 * RP
+            n = b1 - b0
+            ht = h[t, b0:b1]
+            cb = carry[b0:b1]
+            gxb = gx[0, b0:b1] if static else gx[t, b0:b1]
+            ab = _sl(a, b0, b1)
+            gb = _sl(g, b0, b1)
+            thb = _sl(th, b0, b1)
+            sgb = sg[:n]
+            spb = sp[:n]
+            ccb = cc[:n]
+            for j in range(n):
+                spb[j] = one if ht[j] >= _at(thb, j) else zero
+            _surrogate_row(ht, thb, code, alpha, sgb)
+            for q in range(q1 - q0):  # route each window's pooled gradient to its winner
+                o = q * RP
+                go = (q0 + q) * Wo * C
+                for jw in range(Wo):
+                    p0 = o + 2 * jw * C
+                    p1 = p0 + WC
+                    # channel-long slices and bitwise (not short-circuit) tests: vectorisable selects
+                    sa, sb, sc, sd = spb[p0:p0 + C], spb[p0 + C:p0 + 2 * C], spb[p1:p1 + C], spb[p1 + C:p1 + 2 * C]
+                    ra, rb, rc, rd = ccb[p0:p0 + C], ccb[p0 + C:p0 + 2 * C], ccb[p1:p1 + C], ccb[p1 + C:p1 + 2 * C]
+                    gw = gpt[go + jw * C:go + jw * C + C]
+                    for c in range(C):
+                        right0 = sb[c] > sa[c]  # within a row the right element wins only if strictly greater
+                        right1 = sd[c] > sc[c]
+                        lower = max(sc[c], sd[c]) > max(sa[c], sb[c])  # the lower row only if strictly greater
+                        gv = gw[c]
+                        ra[c] = zero if (lower | right0) else gv
+                        rb[c] = gv if (right0 & ~lower) else zero
+                        rc[c] = gv if (lower & ~right1) else zero
+                        rd[c] = gv if (lower & right1) else zero
+            if gs is not None:
+                gsb = gs[t, b0:b1]
+                for j in range(n):
+                    ccb[j] = (gsb[j] + ccb[j]) * sgb[j]
+            else:
+                for j in range(n):
+                    ccb[j] = ccb[j] * sgb[j]
+            if gh is not None:
+                ghb = gh[t, b0:b1]
+                for j in range(n):
+                    ccb[j] = ccb[j] + ghb[j]
+            if plain:
+                if static:
+                    for j in range(n):
+                        G = ccb[j] + cb[j]
+                        gxb[j] = gxb[j] + _at(gb, j) * G
+                        cb[j] = _at(ab, j) * G
+                else:
+                    for j in range(n):
+                        G = ccb[j] + cb[j]
+                        gxb[j] = _at(gb, j) * G
+                        cb[j] = _at(ab, j) * G
+            else:
+                for j in range(n):
+                    D = (one - f_soft * _at(thb, j) * sgb[j] - f_hard * spb[j]
+                         + f_hard_sg * (vrt - ht[j]) * sgb[j])
+                    G = ccb[j] + cb[j] * D
+                    gxb[j] = gxb[j] + _at(gb, j) * G if static else _at(gb, j) * G
+                    cb[j] = _at(ab, j) * G
