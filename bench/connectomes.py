@@ -6,9 +6,10 @@ Work: sklearn digits through a frozen random CNN (:func:`random_conv_features`, 
 70/30 stratified train/test split per seed, classes arriving two per task (5 tasks). Every pipeline
 absorbs each task once (``partial_fit``), picks its ridge parameter on a 80/20 hold-out of that
 task's samples from RanPAC's grid 10^-8 .. 10^13 (22 values, lowest validation MSE), and refits its
-read-out after every task (one Cholesky solve of the accumulated ``(G + lambda I) W = Q``), so it
-can be evaluated after each task. Training time = the sum over the 5 tasks, median over repeats in
-one process at one thread. Pipelines, at the same expansion width m = 2000:
+read-out after every task (one Cholesky solve, primal ``(G + lambda I) W = Q`` or dual), so it can
+be evaluated after each task. Training time = the sum over the 5 tasks, median over repeats in one
+process at one thread; the pipelines run round robin within each repeat. Pipelines, all at the
+same expansion width m = 2000:
 
 - ``fly_cl``: sparse binary expansion (8 inputs per cell, gather-sum) + k-WTA (k = 200) + streaming
   ridge; lambda search from one eigendecomposition in the smaller (dual) space; read-out solved in
@@ -99,17 +100,20 @@ def main(argv: list[str] | None = None) -> dict:
     rows: dict[str, dict[str, list[float]]] = {n: {"acc": [], "time_s": [], "mc": [], "ridge": []} for n in PIPELINES}
     for seed in range(args.splits):
         ftr, tasks, fte, yte = digit_tasks(seed)
-        for name in PIPELINES:
-            times = []
-            for _ in range(args.repeats):
-                model, dt = train(name, tasks, ftr.shape[1])
-                times.append(dt)
+        times: dict[str, list[float]] = {name: [] for name in PIPELINES}
+        models = {}
+        for _ in range(args.repeats):     # round robin, so a change of machine load hits every pipeline
+            for name in PIPELINES:
+                models[name], dt = train(name, tasks, ftr.shape[1])
+                times[name].append(dt)
+        for name, model in models.items():
             with torch.no_grad():
                 acc = (model.predict(fte) == yte).float().mean().item()
                 mc = multicollinearity(model.encode(ftr))
-            for key, val in (("acc", acc), ("time_s", statistics.median(times)), ("mc", mc), ("ridge", model.ridge)):
+            med = statistics.median(times[name])
+            for key, val in (("acc", acc), ("time_s", med), ("mc", mc), ("ridge", model.ridge)):
                 rows[name][key].append(val)
-            print(f"split {seed} {name:13s} acc {acc:.3f}  train {statistics.median(times):.3f} s  "
+            print(f"split {seed} {name:17s} acc {acc:.3f}  train {med:.3f} s  "
                   f"multicollinearity {mc:.3f}  last lambda {model.ridge:g}", flush=True)
     summary = {}
     for name, r in rows.items():
@@ -120,7 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
     fly = summary["fly_cl"]["train_s_median"]
     for name, s in summary.items():
         s["time_ratio_vs_fly_cl"] = s["train_s_median"] / fly
-        print(f"{name:13s} acc {s['acc_mean']:.3f} +- {s['acc_sem']:.3f}  train {s['train_s_median']:.3f} s "
+        print(f"{name:17s} acc {s['acc_mean']:.3f} +- {s['acc_sem']:.3f}  train {s['train_s_median']:.3f} s "
               f"({s['time_ratio_vs_fly_cl']:.2f}x Fly-CL)  multicollinearity {s['multicollinearity']:.3f}")
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
