@@ -31,10 +31,11 @@ from ._registry import register_model
 @register_model("cooperator_policy", family="cells",
                 paper="Adeel et al. 2023, Cooperation Is All You Need (arXiv:2305.10449)")
 def cooperator_policy(n_actions: int = 2, hidden: int = 8, integration: str = "cooperator", width: int = 8,
-                      device: torch.device | str | None = None,
+                      previous_obs: bool = False, device: torch.device | str | None = None,
                       dtype: torch.dtype | None = None) -> PermutationInvariantPolicy:
     """Permutation-invariant policy; ``integration="cooperator"`` (two-point units) or ``"attention"``."""
-    return PermutationInvariantPolicy(n_actions, hidden, integration, width, device=device, dtype=dtype)
+    return PermutationInvariantPolicy(n_actions, hidden, integration, width, previous_obs=previous_obs, device=device,
+                                      dtype=dtype)
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,9 @@ def train_es(policy: PermutationInvariantPolicy, target_return: float = 195.0, g
 
     from torch.func import functional_call, vmap
 
+    if policy.previous_obs:
+        raise ValueError("train_es does not carry the previous observation; build the policy with previous_obs=False "
+                         "or train it with train_ppo.")
     if population < 2 or population % 2:
         raise ValueError(f"population must be an even number >= 2, got {population}.")
     gen = torch.Generator().manual_seed(seed)
@@ -208,4 +212,106 @@ def train_es(policy: PermutationInvariantPolicy, target_return: float = 195.0, g
     with torch.no_grad():
         for p, v in zip(policy.parameters(), unflatten(theta.detach()).values()):
             p.copy_(v)
+    return result
+
+
+def _rollout(policy: PermutationInvariantPolicy, batch: int, gen: torch.Generator, cfg: CartPoleConfig,
+             permute: bool, value_head: torch.nn.Linear) -> dict[str, Tensor]:
+    """Play ``batch`` CartPole episodes with sampled actions (no gradients); every tensor is ``[batch, T]``
+    (``obs`` ``[batch, T, 4]``, already permuted, ``a_prev`` one-hot ``[batch, T, n_actions]``)."""
+    dtype = policy.head.weight.dtype
+    s = (torch.rand(batch, 4, generator=gen, dtype=dtype) - 0.5) * 0.1
+    order = (torch.stack([torch.randperm(4, generator=gen) for _ in range(batch)]) if permute
+             else torch.arange(4).expand(batch, 4))
+    a_prev = torch.zeros(batch, policy.n_actions, dtype=dtype)
+    state = None
+    alive = torch.ones(batch, dtype=torch.bool)
+    rec: dict[str, list[Tensor]] = {k: [] for k in ("obs", "a_prev", "action", "logp", "value", "mask")}
+    with torch.no_grad():
+        for _ in range(cfg.max_steps):
+            obs = torch.gather(s, 1, order)
+            logits, m, state = policy.step(obs, a_prev, state)
+            logp = torch.log_softmax(logits, dim=-1)
+            action = torch.multinomial(logp.exp(), 1, generator=gen).squeeze(-1)
+            for k, v in (("obs", obs), ("a_prev", a_prev), ("action", action), ("mask", alive.clone()),
+                         ("logp", logp.gather(1, action[:, None]).squeeze(-1)), ("value", value_head(m).squeeze(-1))):
+                rec[k].append(v)
+            s, failed = cartpole_step(s, action, cfg)
+            alive = alive & ~failed
+            a_prev = torch.nn.functional.one_hot(action, policy.n_actions).to(dtype)
+            if not alive.any():
+                break
+    out = {k: torch.stack(v, dim=1) for k, v in rec.items()}
+    out["mask"] = out["mask"].to(dtype)
+    return out
+
+
+def train_ppo(policy: PermutationInvariantPolicy, target_return: float = 195.0, max_episodes: int = 3000,
+              batch: int = 16, epochs: int = 4, lr: float = 3e-3, gamma: float = 0.99, lam: float = 0.95,
+              clip: float = 0.2, value_coef: float = 0.5, entropy_coef: float = 0.01, max_grad_norm: float = 0.5,
+              window: int = 100, seed: int = 0, cfg: CartPoleConfig = CartPoleConfig(),
+              permute: bool = True) -> ReinforceResult:
+    """Recurrent PPO (clipped surrogate, GAE advantages, a value head on the policy's latent) on
+    batched CartPole episodes (Schulman et al. 2017; Schulman et al. 2016 for GAE).
+
+    Every update plays ``batch`` episodes, then runs ``epochs`` passes of back-propagation through
+    time over the whole episodes (the recurrent state is recomputed from the stored observations
+    and previous actions). The value head ``Linear(latent, 1)`` is trained on returns scaled by
+    ``1 - gamma``; it is not part of the policy's parameters. ``mean_returns`` holds the running
+    mean return over the last ``window`` episodes after every update, and the target counts as met
+    (``episodes_to_target``) when that mean reaches ``target_return`` (gym's "solved" rule: 195 over
+    100 consecutive episodes). With ``permute`` each episode sees the four observation elements in
+    a fresh random order.
+    """
+    if batch < 1 or epochs < 1 or window < 1:
+        raise ValueError(f"batch, epochs and window must be >= 1, got {batch}, {epochs}, {window}.")
+    gen = torch.Generator().manual_seed(seed)
+    dtype = policy.head.weight.dtype
+    value_head = torch.nn.Linear(policy.integration.out_features, 1, dtype=dtype, device=policy.head.weight.device)
+    params = list(policy.parameters()) + list(value_head.parameters())
+    opt = torch.optim.Adam(params, lr=lr)
+    scale = 1.0 - gamma
+    result = ReinforceResult()
+    history: list[float] = []
+    episodes = 0
+    while episodes < max_episodes:
+        ro = _rollout(policy, batch, gen, cfg, permute, value_head)
+        episodes += batch
+        mask, values = ro["mask"], ro["value"]
+        history.extend(mask.sum(dim=1).tolist())
+        running = sum(history[-window:]) / len(history[-window:])
+        result.mean_returns.append(running)
+        if len(history) >= window and running >= target_return:
+            result.episodes_to_target = episodes
+            break
+        steps = mask.shape[1]
+        adv = torch.zeros_like(mask)
+        nxt_adv = torch.zeros(batch, dtype=dtype)
+        for t in range(steps - 1, -1, -1):
+            nxt_mask = mask[:, t + 1] if t + 1 < steps else torch.zeros(batch, dtype=dtype)
+            nxt_value = values[:, t + 1] / scale if t + 1 < steps else torch.zeros(batch, dtype=dtype)
+            delta = 1.0 + gamma * nxt_value * nxt_mask - values[:, t] / scale
+            nxt_adv = (delta + gamma * lam * nxt_mask * nxt_adv) * mask[:, t]
+            adv[:, t] = nxt_adv
+        returns = (adv + values / scale) * scale
+        valid = mask > 0
+        adv = (adv - adv[valid].mean()) / (adv[valid].std() + 1e-8)
+        n = mask.sum()
+        for _ in range(epochs):
+            state = None
+            logps, ents, vals = [], [], []
+            for t in range(steps):
+                logits, m, state = policy.step(ro["obs"][:, t], ro["a_prev"][:, t], state)
+                logp = torch.log_softmax(logits, dim=-1)
+                logps.append(logp.gather(1, ro["action"][:, t, None]).squeeze(-1))
+                ents.append(-(logp.exp() * logp).sum(-1))
+                vals.append(value_head(m).squeeze(-1))
+            ratio = torch.exp(torch.stack(logps, dim=1) - ro["logp"])
+            surrogate = torch.minimum(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv)
+            value_loss = (torch.stack(vals, dim=1) - returns) ** 2
+            loss = (-(surrogate + entropy_coef * torch.stack(ents, dim=1)) + value_coef * value_loss) * mask
+            opt.zero_grad()
+            (loss.sum() / n).backward()
+            torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+            opt.step()
     return result

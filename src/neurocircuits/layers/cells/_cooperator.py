@@ -9,6 +9,9 @@ cell over ``[o_i, a_prev]`` (``a_prev``: the previous action), so sensors can be
 
     h_i <- GRU([o_i, a_prev], h_i)                                   (shared weights, per sensor)
 
+(with ``previous_obs=True`` the processor also sees its own previous value, ``[o_i(t), o_i(t-1),
+a_prev]``, so the velocity-like change of its sensor is available at once).
+
 **Cooperator** (two-point units, "democracy of local processors"): the feedforward drive of a
 unit is amplified or attenuated by its context, the other processors and the previous action,
 
@@ -35,9 +38,11 @@ from ._triadic import two_point_modulation
 
 
 class SensorState(NamedTuple):
-    """Per-sensor processor states ``h`` ``[batch, sensors, hidden]``."""
+    """Per-sensor processor states ``h`` ``[batch, sensors, hidden]`` and the last observation
+    ``obs`` ``[batch, sensors]`` (used by ``previous_obs`` policies; None before the first step)."""
 
     h: Tensor
+    obs: Tensor | None = None
 
 
 class CooperatorIntegration(nn.Module):
@@ -90,6 +95,8 @@ class PermutationInvariantPolicy(nn.Module):
         hidden: state size of each sensor's GRU processor.
         integration: a name in :data:`INTEGRATIONS`.
         width: cooperator output units, or the number of attention queries.
+        previous_obs: feed each processor its sensor's previous value too (``[o_i(t), o_i(t-1),
+            a_prev]``; at the first step ``o_i(t-1) = o_i(t)``).
 
     ``forward(obs [batch, sensors], a_prev [batch, n_actions] one-hot, state=None) ->
     (logits [batch, n_actions], SensorState)``; permuting the sensors (and their states) leaves the
@@ -97,13 +104,14 @@ class PermutationInvariantPolicy(nn.Module):
     """
 
     def __init__(self, n_actions: int = 2, hidden: int = 8, integration: str = "cooperator", width: int = 8,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+                 previous_obs: bool = False, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
         if n_actions < 1 or hidden < 1 or width < 1:
             raise ValueError(f"n_actions, hidden and width must be >= 1, got {n_actions}, {hidden}, {width}.")
         fk = {"device": device, "dtype": dtype}
         self.n_actions, self.hidden, self.integration_name = n_actions, hidden, integration
-        self.cell = nn.GRUCell(1 + n_actions, hidden, **fk)  # type: ignore[arg-type]
+        self.previous_obs = bool(previous_obs)
+        self.cell = nn.GRUCell((2 if self.previous_obs else 1) + n_actions, hidden, **fk)  # type: ignore[arg-type]
         self.integration = INTEGRATIONS.get(integration)(hidden, n_actions, width, **fk)
         self.head = nn.Linear(self.integration.out_features, n_actions, **fk)  # type: ignore[arg-type]
         self.hook_latent = HookPoint()
@@ -113,6 +121,12 @@ class PermutationInvariantPolicy(nn.Module):
         return SensorState(torch.zeros(batch, sensors, self.hidden, device=w.device, dtype=w.dtype))
 
     def forward(self, obs: Tensor, a_prev: Tensor, state: SensorState | None = None) -> tuple[Tensor, SensorState]:
+        logits, _, state = self.step(obs, a_prev, state)
+        return logits, state
+
+    def step(self, obs: Tensor, a_prev: Tensor, state: SensorState | None = None) -> tuple[Tensor, Tensor, SensorState]:
+        """Like :meth:`forward` but also returns the permutation-invariant latent ``m`` ``[batch, d]``
+        (the input of the action head; actor-critic trainers put a value head on it)."""
         if obs.dim() != 2 or a_prev.shape != (obs.shape[0], self.n_actions):
             raise ValueError(
                 f"expected obs [batch, sensors] and one-hot a_prev [batch, {self.n_actions}], got "
@@ -120,10 +134,14 @@ class PermutationInvariantPolicy(nn.Module):
             )
         b, n = obs.shape
         state = self.initial_state(b, n) if state is None else SensorState(*state)
-        inp = torch.cat([obs.unsqueeze(-1), a_prev.unsqueeze(1).expand(b, n, self.n_actions)], dim=-1)
+        parts = [obs.unsqueeze(-1)]
+        if self.previous_obs:
+            parts.append((obs if state.obs is None else state.obs).unsqueeze(-1))
+        parts.append(a_prev.unsqueeze(1).expand(b, n, self.n_actions))
+        inp = torch.cat(parts, dim=-1)
         h = self.cell(inp.reshape(b * n, -1), state.h.reshape(b * n, self.hidden)).reshape(b, n, self.hidden)
         m = self.hook_latent(self.integration(h, a_prev))
-        return self.head(m), SensorState(h)
+        return self.head(m), m, SensorState(h, obs if self.previous_obs else None)
 
     def example_input(self, batch: int = 2) -> tuple[Tensor, Tensor]:
         w = self.head.weight
