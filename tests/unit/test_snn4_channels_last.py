@@ -144,10 +144,17 @@ def test_spiking_conv_channels_last_equals_contiguous_model():
         (out.sum(0) * torch.arange(10, dtype=D)).sum().backward()
         outs.append(out)
         grads.append([p.grad for p in net.parameters()])
-    assert "FusedLIFPoolCLBackward" in _graph_names(outs[1]) and "FusedLIFPoolCLBackward" not in _graph_names(outs[0])
+    names = [_graph_names(o) for o in outs]
+    assert "FusedBNLIFPoolCLBackward" in names[1] and "NativeBatchNormBackward0" not in names[1]
+    assert "FusedBNLIFPoolCLBackward" not in names[0] and "NativeBatchNormBackward0" in names[0]
     assert torch.equal(outs[0], outs[1]) and outs[0].sum() > 0
     for p, q in zip(*grads):
         assert torch.allclose(p, q, atol=1e-9, rtol=1e-9)
+    for b0, b1 in zip(*(net.buffers() for net in nets)):  # BatchNorm running statistics and batch counts
+        assert torch.allclose(b0, b1, atol=1e-12, rtol=0)
+    # evaluation mode (running statistics): the unfused NHWC path, same outputs
+    evals = [net.eval()(x)[0] for net in nets]
+    assert "FusedLIFPoolCLBackward" in _graph_names(evals[1]) and torch.equal(evals[0], evals[1])
 
 
 def test_forward_pool_keeps_sequences_only_for_hooks():

@@ -137,66 +137,183 @@ class FusedLIFPoolCL(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, v0: Tensor, decay: Tensor, gain: Tensor, theta: Tensor, v_reset: float, soft: bool,
+    def forward(ctx, x: Tensor, v0: Tensor | None, decay: Tensor, gain: Tensor, theta: Tensor, v_reset: float, soft: bool,
                 detach_reset: bool, surrogate: str, alpha: float, steps: int, static: bool,
                 keep_sequences: bool):  # type: ignore[override]
         ctx.set_materialize_grads(False)
-        K = _pk()
         T = steps
         step_shape = x.shape if static else x.shape[1:]
-        B, C, H, W = step_shape
-        M = B * C * H * W
-        dt = x.dtype
-        if keep_sequences:
-            h_seq = _cl_empty((T, B), C, H, W, dt)
-            s_seq = _cl_empty((T, B), C, H, W, dt)
-            ctx.lease = None
-        else:
-            lease = _Lease(WORKSPACE.take(T * M, dt))
-            h_seq = _cl_empty((T, B), C, H, W, dt, lease.buf)
-            s_seq = None
-            ctx.lease = lease  # back to the workspace when this graph node is freed
-        y = _cl_empty((T, B), C, H // 2, W // 2, dt)
-        v = _cl_empty((B,), C, H, W, dt)
-        xd = x.detach()
-        K.lif_pool_forward(_flat_storage(xd, 1 if static else T), static, _nhwc(v0, step_shape, dt),
-                           _nhwc_param(decay, step_shape, dt), _nhwc_param(gain, step_shape, dt),
-                           _nhwc_param(theta, step_shape, dt), soft, float(v_reset), _flat_storage(h_seq, T),
-                           None if s_seq is None else _flat_storage(s_seq, T), _flat_storage(y, T),
-                           _flat_storage(v, 1)[0], H, W, C)
-        ctx.h_seq = h_seq  # not save_for_backward: may be a workspace buffer (never an output then)
+        y, v, s_seq, h_seq = _lif_pool_forward(ctx, _flat_storage(x.detach(), 1 if static else T), static, v0, decay,
+                                               gain, theta, v_reset, soft, T, step_shape, x.dtype, keep_sequences)
         ctx.save_for_backward(v0, decay, gain, theta)
         ctx.cfg = (v_reset, soft, detach_reset, surrogate, alpha, static, tuple(x.shape), keep_sequences)
-        if keep_sequences:
-            return y, v, s_seq, h_seq
-        return y, v
+        return (y, v, s_seq, h_seq) if keep_sequences else (y, v)
 
     @staticmethod
     def backward(ctx, gy: Tensor | None, gvT: Tensor | None, gs: Tensor | None = None,
                  gh: Tensor | None = None):  # type: ignore[override]
-        from .lif_multistep import _kernels
         from .surrogate import _sum_to
 
         v0, decay, gain, theta = ctx.saved_tensors
-        h_seq = ctx.h_seq
-        v_reset, soft, detach_reset, surrogate, alpha, static, x_shape, _ = ctx.cfg
-        T, B, C, H, W = h_seq.shape
-        step_shape = h_seq.shape[1:]
-        M = B * C * H * W
-        dt = h_seq.dtype
-        need_x, need_v0 = ctx.needs_input_grad[:2]
-        seq = lambda t: None if t is None else _nhwc(t, h_seq.shape, dt).reshape(T, M)  # noqa: E731
-        gp = (_nhwc(gy, (T, B, C, H // 2, W // 2), dt).reshape(T, M // 4) if gy is not None
-              else np.zeros((T, M // 4), dtype=np.dtype(str(dt).removeprefix("torch."))))
-        gx = _cl_empty((B,) if static else (T, B), C, H, W, dt)
-        lease = None if need_v0 else _Lease(WORKSPACE.take(M, dt))
-        gv0 = _cl_empty((B,), C, H, W, dt, None if lease is None else lease.buf)
-        _pk().lif_pool_backward(_flat_storage(h_seq, T), seq(gs), seq(gh),
-                                None if gvT is None else _nhwc(gvT, step_shape, dt),
-                                _nhwc_param(decay, step_shape, dt), _nhwc_param(gain, step_shape, dt),
-                                _nhwc_param(theta, step_shape, dt), soft, detach_reset, float(v_reset),
-                                _kernels().SURROGATE_CODES[surrogate], float(alpha), static,
-                                _flat_storage(gx, 1 if static else T), _flat_storage(gv0, 1)[0], gp, H, W, C)
-        grad_x = _sum_to(gx, torch.Size(x_shape)) if need_x else None
-        grad_v0 = _sum_to(gv0, v0.shape) if need_v0 else None
+        static, x_shape = ctx.cfg[5], ctx.cfg[6]
+        T, B, C, H, W = ctx.h_seq.shape
+        gx = _cl_empty((B,) if static else (T, B), C, H, W, ctx.h_seq.dtype)
+        gv0 = _lif_pool_backward(ctx, gy, gvT, gs, gh, v0, decay, gain, theta, _flat_storage(gx, 1 if static else T))
+        grad_x = _sum_to(gx, torch.Size(x_shape)) if ctx.needs_input_grad[0] else None
+        grad_v0 = _sum_to(gv0, v0.shape) if ctx.needs_input_grad[1] else None
         return grad_x, grad_v0, None, None, None, None, None, None, None, None, None, None, None
+
+
+class FusedBNLIFPoolCL(torch.autograd.Function):
+    """Training-mode BatchNorm (statistics given), then :class:`FusedLIFPoolCL`'s LIF + pool, as one op.
+
+    ``z`` is the convolution output ``(N, C, H, W)``: ``N = T B`` steps back to back with
+    channels-last memory, or ``N = B`` for a time-constant input (``static``; any layout). The
+    normalised current ``y = z scale + shift`` (``scale = gamma / sqrt(var + eps)``,
+    ``shift = beta - mean scale``) is written into a workspace buffer in channels-last order and read
+    by the LIF kernel; it is never a tensor of the graph. The backward runs the LIF recursion into a
+    workspace buffer and BatchNorm's backward from it (:func:`._lif_pool_kernels.bn_backward`).
+    Outputs as :class:`FusedLIFPoolCL`.
+    """
+
+    @staticmethod
+    def forward(ctx, z: Tensor, weight: Tensor, bias: Tensor, v0: Tensor | None, decay: Tensor, gain: Tensor,
+                theta: Tensor, stats: tuple, v_reset: float, soft: bool, detach_reset: bool, surrogate: str, alpha: float,
+                steps: int, static: bool, keep_sequences: bool):  # type: ignore[override]
+        ctx.set_materialize_grads(False)
+        K = _pk()
+        T = steps
+        N, C, H, W = z.shape
+        B = N if static else N // T
+        M = B * C * H * W
+        dt = z.dtype
+        npdt = np.dtype(str(dt).removeprefix("torch."))
+        mean, invstd = stats
+        w64 = weight.detach().double().numpy()
+        scale = w64 * invstd
+        shift = bias.detach().double().numpy() - mean * scale
+        ybuf = WORKSPACE.take(N * H * W * C, dt)
+        K.bn_apply(_npc(z), scale.astype(npdt), shift.astype(npdt), ybuf.view(N, H * W, C).numpy())
+        step_shape = torch.Size((B, C, H, W))
+        y, v, s_seq, h_seq = _lif_pool_forward(ctx, ybuf.view(1 if static else T, M).numpy(), static, v0, decay, gain,
+                                               theta, v_reset, soft, T, step_shape, dt, keep_sequences)
+        WORKSPACE.give(ybuf)  # read by the forward kernel only
+        ctx.save_for_backward(z, weight, v0, decay, gain, theta)
+        ctx.bn = (mean, invstd, w64.astype(npdt))
+        ctx.cfg = (v_reset, soft, detach_reset, surrogate, alpha, static, step_shape, keep_sequences)
+        return (y, v, s_seq, h_seq) if keep_sequences else (y, v)
+
+    @staticmethod
+    def backward(ctx, gy: Tensor | None, gvT: Tensor | None, gs: Tensor | None = None,
+                 gh: Tensor | None = None):  # type: ignore[override]
+        from .surrogate import _sum_to
+
+        z, weight, v0, decay, gain, theta = ctx.saved_tensors
+        v_reset, soft, detach_reset, surrogate, alpha, static, step_shape, _ = ctx.cfg
+        N, C, H, W = z.shape
+        T = ctx.h_seq.shape[0]
+        dt = z.dtype
+        gbuf = WORKSPACE.take(N * H * W * C, dt)  # dL/dy, read by the BatchNorm backward only
+        gv0 = _lif_pool_backward(ctx, gy, gvT, gs, gh, v0, decay, gain, theta, gbuf.view(1 if static else T, -1).numpy())
+        mean, invstd, w = ctx.bn
+        need_z, need_w, need_b = ctx.needs_input_grad[:3]
+        dz = torch.empty_like(z)
+        dgamma = np.empty(C)
+        dbeta = np.empty(C)
+        _pk().bn_backward(gbuf.view(N, H * W, C).numpy(), _npc(z), mean, invstd, w, _npc(dz), dgamma, dbeta)
+        WORKSPACE.give(gbuf)
+        return (dz if need_z else None,
+                torch.from_numpy(dgamma).to(weight.dtype) if need_w else None,
+                torch.from_numpy(dbeta).to(weight.dtype) if need_b else None,
+                _sum_to(gv0, v0.shape) if ctx.needs_input_grad[3] else None) + (None,) * 12
+
+
+def _npc(t: Tensor) -> np.ndarray:
+    """``(N, C, H, W)`` as an ``(N, H W, C)`` numpy view (contiguous for channels-last memory)."""
+    N, C, H, W = t.shape
+    return t.detach().permute(0, 2, 3, 1).reshape(N, H * W, C).numpy()
+
+
+def _lif_pool_forward(ctx, x2: np.ndarray, static: bool, v0: Tensor | None, decay: Tensor, gain: Tensor, theta: Tensor,
+                      v_reset: float, soft: bool, T: int, step_shape: torch.Size, dt: torch.dtype, keep_sequences: bool):
+    """Run :func:`._lif_pool_kernels.lif_pool_forward` on the flat input ``x2`` ``(T or 1, M)``; keeps
+    the charge on ``ctx`` (a workspace lease unless it is returned)."""
+    B, C, H, W = step_shape
+    M = B * C * H * W
+    if keep_sequences:
+        h_seq, s_seq = _cl_empty((T, B), C, H, W, dt), _cl_empty((T, B), C, H, W, dt)
+        ctx.lease = None
+    else:
+        lease = _Lease(WORKSPACE.take(T * M, dt))
+        h_seq, s_seq = _cl_empty((T, B), C, H, W, dt, lease.buf), None
+        ctx.lease = lease  # back to the workspace when this graph node is freed
+    y = _cl_empty((T, B), C, H // 2, W // 2, dt)
+    v = _cl_empty((B,), C, H, W, dt)
+    _pk().lif_pool_forward(x2, static, None if v0 is None else _nhwc(v0, step_shape, dt),
+                           _nhwc_param(decay, step_shape, dt), _nhwc_param(gain, step_shape, dt),
+                           _nhwc_param(theta, step_shape, dt), soft, float(v_reset), _flat_storage(h_seq, T),
+                           None if s_seq is None else _flat_storage(s_seq, T), _flat_storage(y, T),
+                           _flat_storage(v, 1)[0], H, W, C)
+    ctx.h_seq = h_seq  # not save_for_backward: may be a workspace buffer (never an output then)
+    return y, v, s_seq, h_seq
+
+
+def _lif_pool_backward(ctx, gy, gvT, gs, gh, v0, decay, gain, theta, gx2: Tensor) -> Tensor:
+    """The compiled recursion into ``gx2`` ``(T or 1, M)`` (NHWC order); returns ``dL/dv0`` (channels last)."""
+    from .lif_multistep import _kernels
+
+    h_seq = ctx.h_seq
+    v_reset, soft, detach_reset, surrogate, alpha, static = ctx.cfg[:6]
+    T, B, C, H, W = h_seq.shape
+    step_shape = h_seq.shape[1:]
+    M = B * C * H * W
+    dt = h_seq.dtype
+    need_v0 = v0 is not None and v0.requires_grad
+    seq = lambda t: None if t is None else _nhwc(t, h_seq.shape, dt).reshape(T, M)  # noqa: E731
+    gp = (_nhwc(gy, (T, B, C, H // 2, W // 2), dt).reshape(T, M // 4) if gy is not None
+          else np.zeros((T, M // 4), dtype=np.dtype(str(dt).removeprefix("torch."))))
+    lease = None if need_v0 else _Lease(WORKSPACE.take(M, dt))
+    gv0 = _cl_empty((B,), C, H, W, dt, None if lease is None else lease.buf)
+    _pk().lif_pool_backward(_flat_storage(h_seq, T), seq(gs), seq(gh), None if gvT is None else _nhwc(gvT, step_shape, dt),
+                            _nhwc_param(decay, step_shape, dt), _nhwc_param(gain, step_shape, dt),
+                            _nhwc_param(theta, step_shape, dt), soft, detach_reset, float(v_reset),
+                            _kernels().SURROGATE_CODES[surrogate], float(alpha), static, gx2,
+                            _flat_storage(gv0, 1)[0], gp, H, W, C)
+    return gv0
+
+
+def batchnorm_stats(z: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and biased variance (float64) of ``z`` ``(N, C, H, W)`` (any layout)."""
+    C = z.shape[1]
+    mean, var = np.empty(C), np.empty(C)
+    _pk().bn_stats(_npc(z), mean, var)
+    return mean, var
+
+
+def bn_lif_pool_multistep(z: Tensor, steps: int, static: bool, weight: Tensor, bias: Tensor,
+                          running_mean: Tensor | None, running_var: Tensor | None, momentum: float, eps: float,
+                          v0: Tensor | None, decay: Tensor, gain: Tensor, theta: Tensor, *, reset: str = "soft",
+                          v_reset: float = 0.0, detach_reset: bool = True, surrogate: str = "atan", alpha: float = 2.0,
+                          keep_sequences: bool = False):
+    """Training-mode ``BatchNorm2d`` over all steps, then LIF and a 2x2 max pool, as one op (CPU, numba).
+
+    ``z``: the convolution output ``(T B, C, H, W)`` with channels-last memory (step ``t`` is rows
+    ``t B .. (t+1) B``), or ``(B, C, H, W)`` in any layout for a time-constant input (``static``).
+    Normalises with the batch statistics over ``N H W`` like ``F.batch_norm(..., training=True)``
+    (which, for a static input, equal those over the ``T`` repeated copies) and updates the running
+    statistics in place (unbiased variance, factor ``momentum``). Returns ``(pooled, v_final)`` or,
+    with ``keep_sequences``, ``(pooled, v_final, spikes, membrane)``; pooled spikes
+    ``(T, B, C, H/2, W/2)`` with channels-last steps.
+    """
+    mean, var = batchnorm_stats(z)
+    n = z.numel() // z.shape[1]
+    if running_mean is not None:
+        with torch.no_grad():
+            rm = torch.from_numpy(mean).to(running_mean.dtype)
+            rv = torch.from_numpy(var * (n / max(n - 1, 1))).to(running_var.dtype)
+            running_mean.mul_(1 - momentum).add_(rm, alpha=momentum)
+            running_var.mul_(1 - momentum).add_(rv, alpha=momentum)
+    invstd = 1.0 / np.sqrt(var + eps)
+    return FusedBNLIFPoolCL.apply(z, weight, bias, v0, decay, gain, theta, (mean, invstd), float(v_reset),
+                                  reset == "soft", bool(detach_reset), surrogate, float(alpha), int(steps), bool(static),
+                                  bool(keep_sequences))

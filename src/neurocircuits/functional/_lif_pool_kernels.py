@@ -36,7 +36,8 @@ BLOCK = 2048  # target elements per backward block (rounded to whole row pairs)
 def lif_pool_forward(x, static, v0, a, g, th, soft, vr, h, s, y, v, H, W, C):  # pragma: no cover - compiled
     """LIF over ``T = h.shape[0]`` steps, then the 2x2 max pool of each step's spikes into ``y``.
 
-    ``x`` is ``(T, M)``, or ``(1, M)`` read at every step when ``static``; ``h`` receives the charge,
+    ``x`` is ``(T, M)``, or ``(1, M)`` read at every step when ``static``; ``v0`` ``(M,)`` or ``None``
+    (zeros); ``h`` receives the charge,
     ``s`` the spikes (or ``None``: not stored), ``y`` ``(T, M/4)`` the pooled spikes in the same
     ``(P, H/2, W/2, C)`` layout, ``v`` the final membrane.
     """
@@ -47,8 +48,12 @@ def lif_pool_forward(x, static, v0, a, g, th, soft, vr, h, s, y, v, H, W, C):  #
     WC = W * C
     Wo = W // 2
     n_rp = M // (2 * WC)  # row pairs per step
-    for m in range(M):
-        v[m] = v0[m]
+    if v0 is None:  # resting start
+        for m in range(M):
+            v[m] = zero
+    else:
+        for m in range(M):
+            v[m] = v0[m]
     for t in range(T):
         xt = x[0] if static else x[t]
         ht = h[t]
@@ -188,3 +193,81 @@ def lif_pool_backward(h, gs, gh, gvT, a, g, th, soft, detach, vr, code, alpha, s
                     G = ccb[j] + cb[j] * D
                     gxb[j] = gxb[j] + _at(gb, j) * G if static else _at(gb, j) * G
                     cb[j] = _at(ab, j) * G
+
+
+# ---------------------------------------------------------------------------- BatchNorm (training)
+# ``z`` below is the convolution output as an ``(N, P, C)`` view (P = H W positions): channels-last
+# memory makes it a contiguous array, an NCHW tensor a strided view (numba compiles both). Sums are
+# accumulated in float64 (at least PyTorch's precision); ``y``/``g`` are dense ``(N, P, C)``.
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def bn_stats(z, mean, var):  # pragma: no cover - compiled
+    """Per-channel mean and biased variance of ``z`` over ``N P`` (two passes, float64)."""
+    N, P, C = z.shape
+    s = np.zeros(C, dtype=np.float64)
+    for n in range(N):
+        for p in range(P):
+            zr = z[n, p]
+            for c in range(C):
+                s[c] += zr[c]
+    cnt = N * P
+    for c in range(C):
+        mean[c] = s[c] / cnt
+        s[c] = 0.0
+    for n in range(N):
+        for p in range(P):
+            zr = z[n, p]
+            for c in range(C):
+                d = zr[c] - mean[c]
+                s[c] += d * d
+    for c in range(C):
+        var[c] = s[c] / cnt
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def bn_apply(z, scale, shift, y):  # pragma: no cover - compiled
+    """``y = z scale_c + shift_c`` (BatchNorm's affine form, ``scale = gamma / std``), into ``(N, P, C)``."""
+    N, P, C = z.shape
+    for n in range(N):
+        for p in range(P):
+            zr = z[n, p]
+            yr = y[n, p]
+            for c in range(C):
+                yr[c] = zr[c] * scale[c] + shift[c]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def bn_backward(g, z, mean, invstd, gamma, dz, dgamma, dbeta):  # pragma: no cover - compiled
+    """Training-mode BatchNorm backward from ``g = dL/dy``: ``dbeta = sum g``,
+    ``dgamma = sum g xhat``, ``dz = gamma invstd (g - mean(g) - xhat mean(g xhat))`` with
+    ``xhat = (z - mean) invstd``; sums in float64."""
+    N, P, C = z.shape
+    sg = np.zeros(C, dtype=np.float64)
+    sgx = np.zeros(C, dtype=np.float64)
+    for n in range(N):
+        for p in range(P):
+            gr = g[n, p]
+            zr = z[n, p]
+            for c in range(C):
+                sg[c] += gr[c]
+                sgx[c] += gr[c] * (zr[c] - mean[c])
+    cnt = N * P
+    k = np.empty(C, dtype=g.dtype)
+    mg = np.empty(C, dtype=g.dtype)
+    mz = np.empty(C, dtype=g.dtype)
+    cx = np.empty(C, dtype=g.dtype)
+    for c in range(C):
+        dbeta[c] = sg[c]
+        dgamma[c] = sgx[c] * invstd[c]
+        k[c] = gamma[c] * invstd[c]
+        mg[c] = sg[c] / cnt
+        mz[c] = mean[c]
+        cx[c] = sgx[c] * invstd[c] * invstd[c] / cnt  # mean(g xhat) invstd
+    for n in range(N):
+        for p in range(P):
+            gr = g[n, p]
+            zr = z[n, p]
+            dr = dz[n, p]
+            for c in range(C):
+                dr[c] = k[c] * (gr[c] - mg[c] - (zr[c] - mz[c]) * cx[c])

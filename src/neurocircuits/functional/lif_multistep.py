@@ -619,20 +619,20 @@ def lif_pool_multistep(
         pooled = torch.nn.functional.max_pool2d(flat, 2)
         res = LIFPoolSeqOut(pooled.reshape(T, B, *pooled.shape[1:]), *out)
         return res if keep_sequences else res._replace(spikes=None, membrane=None)
-    if v0 is None:
-        v0 = torch.zeros_like(x[0])
     T = x.shape[0]
     base = _static_base(x)
     xin = x if base is None else base
     from ._lif_pool import FusedLIFPoolCL, is_channels_last_steps
 
-    if is_channels_last_steps(xin):
+    if is_channels_last_steps(xin):  # v0=None: the kernel starts from rest (no zero tensor)
         out = FusedLIFPoolCL.apply(xin, v0, d, g, th, float(v_reset), reset == "soft", bool(detach_reset), surrogate,
                                    float(a), T, base is not None, bool(keep_sequences))
         if keep_sequences:
             y, v, s, h = out
             return LIFPoolSeqOut(y, s, h, v)
         return LIFPoolSeqOut(out[0], None, None, out[1])
+    if v0 is None:
+        v0 = torch.zeros_like(x[0])
     out = _FusedLIFPool.apply(xin, v0, d, g, th, float(v_reset), reset == "soft",
                               bool(detach_reset), surrogate, float(a), T, base is not None)
     res = LIFPoolSeqOut(*out)

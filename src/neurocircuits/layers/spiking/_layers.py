@@ -102,7 +102,24 @@ class SpikingConv2d(nn.Module):
         return self.neuron(self.current(x), state)
 
     def forward_pool(self, x: Tensor, state=None):
-        """``forward`` then a 2x2 max pool of the spikes at every step (fused for LIF-family neurons)."""
+        """``forward`` then a 2x2 max pool of the spikes at every step (fused for LIF-family neurons).
+
+        On CPU with ``channels_last``, a LIF neuron and a BatchNorm in training mode, BatchNorm, LIF
+        and pool run as one compiled op on the convolution output
+        (:meth:`~neurocircuits.layers.spiking.LIF.forward_bn_pool`).
+        """
+        self._check_input(x)
+        fusable = getattr(self.neuron, "bn_pool_fusable", None)
+        if (self.channels_last and x.device.type == "cpu" and fusable is not None and fusable(self.bn, x)
+                and self.conv.stride == (1, 1) and x.shape[-1] % 2 == 0 and x.shape[-2] % 2 == 0
+                and 2 * self.conv.padding[0] == self.conv.kernel_size[0] - 1
+                and 2 * self.conv.padding[1] == self.conv.kernel_size[1] - 1):
+            T, B = x.shape[:2]
+            if T > 1 and x.stride(0) == 0:  # time-constant input: one convolution, BN statistics over it
+                base = _static_base(x)
+                return self.neuron.forward_bn_pool(self.conv(base if base is not None else x[0]), T, True, self.bn, state)
+            z = self.conv(x.reshape(T * B, *x.shape[2:]).contiguous(memory_format=torch.channels_last))
+            return self.neuron.forward_bn_pool(z.contiguous(memory_format=torch.channels_last), T, False, self.bn, state)
         cur = self.current(x)
         if hasattr(self.neuron, "forward_pool"):
             return self.neuron.forward_pool(cur, state)

@@ -199,6 +199,40 @@ class LIF(_SpikingBase):
         p = torch.nn.functional.max_pool2d(spikes.reshape(T * B, *spikes.shape[2:]), 2)
         return p.reshape(T, B, *p.shape[1:]), LIFState(out.v_final)
 
+    def bn_pool_fusable(self, bn: nn.Module, like: Tensor) -> bool:
+        """Whether :meth:`forward_bn_pool` can run ``bn`` (training-mode ``BatchNorm2d``), this LIF and
+        the pool as one compiled op for inputs like ``like`` (CPU float, fixed surrogate slope, no
+        learned decay or threshold, no hooks on the membrane or spikes)."""
+        from ...functional.lif_multistep import _kernels
+
+        return (isinstance(bn, nn.BatchNorm2d) and bn.training and bn.affine and like.device.type == "cpu"
+                and like.dtype in (torch.float32, torch.float64) and _kernels() is not None
+                and not isinstance(self.alpha, Tensor) and self.surrogate in _kernels().SURROGATE_CODES
+                and not hasattr(self, "decay_logit") and self.threshold is None
+                and not (_hooked(self.hook_membrane) or _hooked(self.hook_spikes)))
+
+    def forward_bn_pool(self, z: Tensor, steps: int, static: bool, bn: nn.BatchNorm2d,
+                        state: LIFState | None = None) -> tuple[Tensor, LIFState]:
+        """``bn`` (training mode) on the convolution output ``z``, this LIF, then a 2x2 max pool, fused.
+
+        ``z`` is ``(steps * batch, C, H, W)`` with channels-last memory, or ``(batch, C, H, W)`` for a
+        time-constant input (``static``). Same values, gradients and running-statistics updates as
+        ``bn`` then :meth:`forward_pool` (up to float rounding); check :meth:`bn_pool_fusable` first.
+        """
+        from ...functional._lif_pool import bn_lif_pool_multistep
+
+        factor = 0.0
+        if bn.track_running_stats and bn.num_batches_tracked is not None:
+            bn.num_batches_tracked.add_(1)  # nn.BatchNorm2d's bookkeeping
+            factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else float(bn.momentum)
+        a = self.decay().to(z.dtype)
+        g = (1.0 - a) if self.input_gain == "leak" else torch.ones((), dtype=z.dtype, device=z.device)
+        out = bn_lif_pool_multistep(z, steps, static, bn.weight, bn.bias, bn.running_mean, bn.running_var, factor,
+                                    bn.eps, state.v if state is not None else None, a, g, self.theta().to(z.dtype),
+                                    reset=self.reset, v_reset=self.v_reset, detach_reset=self.detach_reset,
+                                    surrogate=self.surrogate, alpha=float(self.alpha))
+        return out[0], LIFState(out[1])
+
     def extra_repr(self) -> str:
         return (f"features={self.feature_shape}, tau_mem_ms={self.tau_mem_ms}, reset={self.reset!r}, "
                 f"surrogate={self.surrogate!r}, learn_tau={hasattr(self, 'decay_logit')}")
