@@ -25,3 +25,4 @@ from ._registry import register_connectome as register_connectome
 from ._synthetic import LARVA_MODALITIES as LARVA_MODALITIES
 from ._synthetic import LarvaLikeConfig as LarvaLikeConfig
 from ._synthetic import larva_like_connectome as larva_like_connectome
+from ._shuffle import degree_preserving_shuffle as degree_preserving_shuffle
