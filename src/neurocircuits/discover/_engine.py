@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..layers.hooks import HookPoint, cache_activations, hook_points, hooks
+from ..layers.hooks import HookPoint, cache_activations, changed_slices, hook_points, hooks, mark_changed, mark_repeated, repeated_blocks
 from ._index import DiscoveryError, GraphIndex, ReaderGroup, build_index
 from ._metrics import ABLATIONS, METRICS
 
@@ -57,6 +57,26 @@ def _call(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def _repeat(x: torch.Tensor, k: int) -> torch.Tensor:
     return x.repeat((k,) + (1,) * (x.ndim - 1)) if k > 1 else x
+
+
+def _scatter_configs(xs: torch.Tensor, rows: torch.Tensor, patched: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """``xs`` (K, B, ...) with the configurations ``rows`` replaced by ``patched`` (len(rows) * B, ...),
+    reshaped to ``shape``; keeps ``patched``'s changed-heads hint (the rest is ``xs`` unchanged)."""
+    out = xs.index_copy(0, rows, patched.reshape((rows.numel(),) + tuple(xs.shape[1:]))).reshape(shape)
+    hint = changed_slices(patched)
+    return out if hint is None else mark_changed(out, *hint)
+
+
+def _complement_to_direct(plan: Any, n_writers: int, n_readers: int, P: int) -> torch.Tensor:
+    """The ablation mask (K, U, R, P) of a ``complement`` plan, whose mask holds the *kept* edges of
+    the writers ``cu`` x readers ``cr`` (every other edge of those readers is ablated)."""
+    _, kept, cu, cr = plan
+    m = kept.new_ones((kept.shape[0], n_writers, n_readers, P))
+    if cu and cr:
+        cu_t = torch.tensor(cu, dtype=torch.long, device=kept.device)
+        cr_t = torch.tensor(cr, dtype=torch.long, device=kept.device)
+        m[:, cu_t[:, None], cr_t[None, :]] = 1 - kept
+    return m
 
 
 def _slice_head(x: torch.Tensor, head: int | None) -> torch.Tensor:
@@ -157,6 +177,7 @@ class PatchEngine:
         self.device = self.clean_out.device
         self._metric_cache: dict[str, float] = {}
         self.use_complement = True  # see _patch_hooks; False forces the direct einsum everywhere
+        self.use_blocks = True  # see _blocks_reader; False keeps the per-configuration contraction
         # cut hooks (optional reader attribute ``cut_hook``): a hook that fires before the reader and
         # through which all later computation flows. A patched forward runs the unpatched prefix at
         # batch B and repeats the batch K times at the cut before the first patched reader.
@@ -300,11 +321,18 @@ class PatchEngine:
         rest = x.shape[1:2] + x.shape[3:]
         d = d.reshape((n, r) + tuple(rest)).movedim(1, 2)  # (N, pos, R', ...)
         heads = [g.heads[i] for i in rsel]
+        # hint for the model: only these heads changed, and (when x is K identical blocks) which of
+        # them changed identically in every configuration, so it may project those once
+        blocks = repeated_blocks(x)
+        uniform: list[int] = []
+        if blocks > 1 and delta.shape[0] == blocks:
+            same = (delta[1:] == delta[:1]).flatten(0, 2).all(0).all(-1)  # (R',)
+            uniform = [h for h, u in zip(heads, same.tolist()) if u]
         if heads == list(range(x.shape[2])):
-            return x - d
+            return mark_changed(x - d, 2, heads, blocks, uniform)
         out = x.clone()  # x - d on the patched heads (x + (-d) is exactly x - d), x elsewhere
         out.index_add_(2, torch.tensor(heads, device=x.device), d, alpha=-1)
-        return out
+        return mark_changed(out, 2, heads, blocks, uniform)
 
     def _patch_hooks(self, mask: torch.Tensor, clean_inputs: bool = False) -> list[tuple[str, Callable[..., Any]]]:
         """Hooks for one batched patched forward. Reader hooks are attached only where some edge into
@@ -433,7 +461,7 @@ class PatchEngine:
                     xs = x.reshape((k, B) + tuple(x.shape[1:]))
                     sub = xs.index_select(0, rows_k).reshape((len(cu) * B,) + tuple(x.shape[1:]))
                     patched = self._reader_delta_to_hook(g, rsel, delta, sub)
-                    return xs.index_copy(0, rows_k, patched.reshape((len(cu), B) + tuple(x.shape[1:]))).reshape(x.shape)
+                    return _scatter_configs(xs, rows_k, patched, x.shape)
                 if mode == "direct":
                     delta = torch.einsum("kurp,ukbpf->kbprf", m_g, d_g)
                 else:
@@ -462,8 +490,8 @@ class PatchEngine:
                     clean = self.clean_cut[cut]
                     if x.shape[1:] != clean.shape[1:]:
                         raise DiscoveryError(f"cut hook {cut!r} has shape {tuple(x.shape)}, cached {tuple(clean.shape)}.")
-                    return _repeat(clean, k)
-                return _repeat(x, k)
+                    return mark_repeated(_repeat(clean, k), k)
+                return mark_repeated(_repeat(x, k), k)
 
             fns.append((cut, expand))  # first, so that hooks on the same point see the repeated batch
         for gi, plan, usel, rsel in active:
@@ -504,6 +532,9 @@ class PatchEngine:
         pre_t = torch.tensor(pre, device=dev)
         post_t = torch.tensor(post, device=dev)
         key0 = (g.hook, tuple(locs))
+        if D is None and plan[0] != "sparse" and self.use_blocks and self.use_static_delta_cache and k > 1 and repeated_blocks(x) == k:
+            m_dir = plan[1] if plan[0] == "direct" else _complement_to_direct(plan, len(writers), len(rsel), self.P)
+            return self._blocks_reader(g, rsel, x, m_dir.index_select(1, pre_t), key0, S, k)
 
         def contract(m: torch.Tensor, krows: torch.Tensor | None = None) -> torch.Tensor:
             m_pre = m.index_select(1, pre_t)
@@ -523,7 +554,7 @@ class PatchEngine:
             xs = x.reshape((k, B) + tuple(x.shape[1:]))
             sub = xs.index_select(0, rows_k).reshape((len(cu) * B,) + tuple(x.shape[1:]))
             patched = self._reader_delta_to_hook(g, rsel, delta, sub)
-            return xs.index_copy(0, rows_k, patched.reshape((len(cu), B) + tuple(x.shape[1:]))).reshape(x.shape)
+            return _scatter_configs(xs, rows_k, patched, x.shape)
         if mode == "direct":
             return self._reader_delta_to_hook(g, rsel, contract(m_g), x)
         tkey = key0 + ("total",)
@@ -559,24 +590,57 @@ class PatchEngine:
         each computed once and kept in a byte-bounded LRU cache (identical numbers: same einsum per column)."""
         k, _, r, _ = m.shape
         cols = m.permute(0, 2, 1, 3).contiguous().cpu()  # (K, R, U, P)
-        parts: list[torch.Tensor] = []
-        for kk in range(k):
-            for rr in range(r):
-                col = cols[kk, rr]
-                key = key0 + (col.numpy().tobytes(),)
-                hit = self._delta_cache.get(key)
-                if hit is None:
-                    hit = torch.einsum("kurp,ubpf->kbprf", m[kk:kk + 1, :, rr:rr + 1], S)[0, :, :, 0]  # (B, P, F)
-                    self._delta_cache[key] = hit
-                    self._delta_cache_bytes += hit.numel() * hit.element_size()
-                    while self._delta_cache_bytes > self.delta_cache_limit_bytes and len(self._delta_cache) > 1:
-                        _, old = self._delta_cache.popitem(last=False)
-                        self._delta_cache_bytes -= old.numel() * old.element_size()
-                else:
-                    self._delta_cache.move_to_end(key)
-                parts.append(hit)
+        parts = [self._static_column(key0 + (cols[kk, rr].numpy().tobytes(),), m[kk:kk + 1, :, rr:rr + 1], S)
+                 for kk in range(k) for rr in range(r)]
         out = torch.stack(parts).view((k, r) + tuple(parts[0].shape))  # (K, R, B, P, F)
         return out.permute(0, 2, 3, 1, 4)  # (K, B, P, R, F)
+
+    def _static_column(self, key: tuple[Any, ...], m_col: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
+        """``sum_u m_col[u] S[u]`` (B, P, F) for one mask column (1, U, 1, P), from the LRU cache."""
+        hit = self._delta_cache.get(key)
+        if hit is not None:
+            self._delta_cache.move_to_end(key)
+            return hit
+        hit = torch.einsum("kurp,ubpf->kbprf", m_col, S)[0, :, :, 0]  # (B, P, F)
+        self._delta_cache[key] = hit
+        self._delta_cache_bytes += hit.numel() * hit.element_size()
+        while self._delta_cache_bytes > self.delta_cache_limit_bytes and len(self._delta_cache) > 1:
+            _, old = self._delta_cache.popitem(last=False)
+            self._delta_cache_bytes -= old.numel() * old.element_size()
+        return hit
+
+    def _blocks_reader(self, g: ReaderGroup, rsel: list[int], x: torch.Tensor, m: torch.Tensor,
+                       key0: tuple[Any, ...], S: torch.Tensor, k: int) -> torch.Tensor:
+        """A reader all of whose ablated writers ran before the cut, on K identical input blocks
+        (``mark_repeated``): each configuration's input is the block minus one cached column
+        contribution per reader, written straight into the output; a reader whose column is the same
+        in every configuration is computed once and broadcast. Same numbers as :meth:`_static_reader`."""
+        B = self.B
+        self.last_modes[g.hook] = "blocks"
+        cols = m.permute(0, 2, 1, 3).contiguous().cpu()  # (K, R, U, P)
+        xs = x.view((k, B) + tuple(x.shape[1:]))
+        by_head = g.heads[0] is not None
+        base = xs[0].clone()  # one block with every reader that is the same in all configurations patched
+        uniform: list[int] = []
+        varying: list[tuple[int, int, list[tuple[Any, ...]]]] = []
+        for rr, r in enumerate(rsel):
+            keys = [key0 + (cols[kk, rr].numpy().tobytes(),) for kk in range(k)]
+            if any(key != keys[0] for key in keys):
+                varying.append((rr, r, keys))
+                continue
+            dst = base.select(2, g.heads[r]) if by_head else base
+            dst.sub_(self._static_column(keys[0], m[:1, :, rr:rr + 1], S).reshape(dst.shape))
+            if by_head:
+                uniform.append(g.heads[r])
+        out = base.unsqueeze(0).expand_as(xs).contiguous()
+        for rr, r, keys in varying:
+            src = xs[0].select(2, g.heads[r]) if by_head else xs[0]  # (B, pos, ...)
+            for kk in range(k):
+                part = self._static_column(keys[kk], m[kk:kk + 1, :, rr:rr + 1], S)
+                dst = out[kk].select(2, g.heads[r]) if by_head else out[kk]
+                torch.sub(src, part.reshape(src.shape), out=dst)
+        out = out.view(x.shape)
+        return mark_changed(out, 2, [g.heads[r] for r in rsel], k, uniform) if by_head else out
 
     def patched_output(self, mask: torch.Tensor, inputs: torch.Tensor | None = None, trim: bool = False) -> torch.Tensor:
         """Outputs ``(K, B, ...)`` of K patched runs (one batched forward; no chunking).

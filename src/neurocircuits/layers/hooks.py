@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -33,6 +34,48 @@ class HookPoint(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}"
+
+
+class Changed(NamedTuple):
+    """Hint of :func:`mark_changed`: a hook's output differs from its input only at ``index`` along
+    ``dim``; with ``blocks = K > 1`` the batch holds K blocks, and the slices ``uniform`` (a subset of
+    ``index``) are the same in every block."""
+
+    dim: int
+    index: tuple[int, ...]
+    blocks: int = 1
+    uniform: tuple[int, ...] = ()
+
+
+def mark_changed(t: torch.Tensor, dim: int, index: Sequence[int], blocks: int = 1,
+                 uniform: Sequence[int] = ()) -> torch.Tensor:
+    """Declare that a hook's output ``t`` differs from the hook's input only at ``index`` along ``dim``
+    (and, with ``blocks``, which of those slices repeat identically over the K batch blocks).
+
+    The hint rides on the returned tensor object itself (no state on the hook point): any later hook
+    that returns another tensor drops it. A model may use it to recompute only those slices (e.g.
+    the patched heads of a per-head input copy); ignoring it is always correct. Returns ``t``.
+    """
+    t._nc_changed = Changed(int(dim), tuple(int(i) for i in index), int(blocks),  # type: ignore[attr-defined]
+                            tuple(int(i) for i in uniform))
+    return t
+
+
+def changed_slices(t: torch.Tensor) -> Changed | None:
+    """The :class:`Changed` hint of :func:`mark_changed` on ``t``, or None when there is none."""
+    return getattr(t, "_nc_changed", None)
+
+
+def mark_repeated(t: torch.Tensor, blocks: int) -> torch.Tensor:
+    """Declare that ``t`` (batch first) is its first ``len(t) // blocks`` rows repeated ``blocks``
+    times, so a model may compute a row-wise function once per block and repeat it. Returns ``t``."""
+    t._nc_blocks = int(blocks)  # type: ignore[attr-defined]
+    return t
+
+
+def repeated_blocks(t: torch.Tensor) -> int:
+    """The ``blocks`` hint of :func:`mark_repeated` on ``t`` (1 when there is none)."""
+    return int(getattr(t, "_nc_blocks", 1))
 
 
 def name_hook_points(model: nn.Module) -> dict[str, HookPoint]:

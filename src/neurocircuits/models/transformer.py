@@ -42,7 +42,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..graph import CircuitGraph
-from ..layers.hooks import HookPoint, cache_activations, name_hook_points
+from ..layers.head_inputs import project_changed_heads, project_shared
+from ..layers.hooks import HookPoint, cache_activations, mark_repeated, name_hook_points, repeated_blocks
 from ._registry import register_model
 
 __all__ = [
@@ -244,45 +245,14 @@ class Attention(nn.Module):
         ``fast_patched_projection = False`` forces the per-copy reference path). With ``keep`` (a
         position index) only those positions are projected; the hook still sees every position.
         """
-        n_heads = self.cfg.n_heads
         if not hook._forward_hooks:
-            if keep is not None:
-                resid = resid.index_select(1, keep)
-            return self._per_query_head(torch.einsum("bpd,hde->bphe", self.ln(resid), w) + b, dim=2)
-        shared = resid.unsqueeze(2).expand(-1, -1, n_heads, -1)
-        split = hook(shared)  # someone reads or patches the per-head copy
-        if keep is not None:
-            same = split is shared
-            resid = resid.index_select(1, keep)
-            shared = resid.unsqueeze(2).expand(-1, -1, n_heads, -1)
-            split = shared if same else split.index_select(1, keep)
+            return self._per_query_head(project_shared(resid, self.ln, w, b, keep), dim=2)
+        shared = resid.unsqueeze(2).expand(-1, -1, self.cfg.n_heads, -1)
+        split = hook(mark_repeated(shared, repeated_blocks(resid)))  # someone reads or patches the per-head copy
         if split is shared:
-            return self._per_query_head(torch.einsum("bpd,hde->bphe", self.ln(resid), w) + b, dim=2)
-        w_q, b_q = self._per_query_head(w), self._per_query_head(b)
-        if (not self.fast_patched_projection or split.shape != shared.shape
-                or (torch.is_grad_enabled() and split.requires_grad)):
-            return torch.einsum("bphd,hde->bphe", self.ln(split), w_q) + b_q
-        # probe the last position first: when at least 1/8 of its rows changed, the per-copy path is
-        # taken without comparing every row (it needs no knowledge of which rows changed)
-        probe = (split[:, -1] != shared[:, -1]).any(-1)  # (batch, head)
-        if 8 * int(probe.sum()) >= probe.numel():
-            return torch.einsum("bphd,hde->bphe", self.ln(split), w_q) + b_q
-        changed = (split != shared).any(-1)  # (batch, pos, head)
-        rows = changed.nonzero(as_tuple=True)
-        n_changed = rows[0].numel()
-        if 8 * n_changed >= changed.numel():  # measured with fused layer_norm: per-copy is cheaper from 1/8 of rows on
-            return torch.einsum("bphd,hde->bphe", self.ln(split), w_q) + b_q
-        out = self._per_query_head(torch.einsum("bpd,hde->bphe", self.ln(resid), w) + b, dim=2)
-        if n_changed == 0:
-            return out
-        normed = self.ln(split[rows])  # (M, d_model): LayerNorm/RMSNorm act on each row alone
-        heads = rows[2]
-        new = torch.empty(n_changed, w_q.shape[-1], dtype=out.dtype, device=out.device)
-        for h in torch.unique(heads).tolist():
-            sel = (heads == h).nonzero().flatten()
-            new[sel] = torch.addmm(b_q[h], normed.index_select(0, sel), w_q[h])
-        out.index_put_(rows, new)
-        return out
+            return self._per_query_head(project_shared(resid, self.ln, w, b, keep), dim=2)
+        return project_changed_heads(resid, split, self.ln, self._per_query_head(w), self._per_query_head(b), keep,
+                                     fast=self.fast_patched_projection)
 
     def forward(self, resid: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None,
                 keep: torch.Tensor | None = None) -> torch.Tensor:

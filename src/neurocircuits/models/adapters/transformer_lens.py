@@ -34,6 +34,7 @@ or pass one you already hold.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -42,7 +43,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...graph import CircuitGraph
-from ...layers.hooks import HookPoint, name_hook_points
+from ...layers.head_inputs import project_changed_heads, project_shared
+from ...layers.hooks import HookPoint, mark_repeated, name_hook_points, repeated_blocks
 
 __all__ = [
     "TLAdapter", "TLAdapterError", "from_transformer_lens", "tiny_tl_model",
@@ -323,40 +325,15 @@ class _FastTL:
     def _project(self, resid: torch.Tensor, name: str, ln: nn.Module, w: torch.Tensor, b: torch.Tensor,
                  keep: torch.Tensor | None = None) -> torch.Tensor:
         """Per-head copies of ``resid`` through hook ``name``, layer norm, projection (b, pos, head, d_head)."""
-        n_heads = w.shape[0]
+        norm = functools.partial(_ln, ln=ln)
         point = self.points.get(name)
-        shared = resid.unsqueeze(2).expand(-1, -1, n_heads, -1)
-        split = point(shared) if point is not None and point._forward_hooks else shared
-        same = split is shared
-        if keep is not None:
-            resid = resid.index_select(1, keep)
-            shared = resid.unsqueeze(2).expand(-1, -1, n_heads, -1)
-            split = shared if same else split.index_select(1, keep)
-        if same:
-            return torch.einsum("bpd,hde->bphe", _ln(resid, ln), w) + b
-        if split.shape != shared.shape or (torch.is_grad_enabled() and split.requires_grad):
-            return torch.einsum("bphd,hde->bphe", _ln(split, ln), w) + b
-        # probe the last position first: when at least 1/8 of its rows changed, the per-copy path is
-        # taken without comparing every row (it needs no knowledge of which rows changed)
-        probe = (split[:, -1] != shared[:, -1]).any(-1)  # (batch, head)
-        if 8 * int(probe.sum()) >= probe.numel():
-            return torch.einsum("bphd,hde->bphe", _ln(split, ln), w) + b
-        changed = (split != shared).any(-1)  # (batch, pos, head)
-        rows = changed.nonzero(as_tuple=True)
-        n_changed = rows[0].numel()
-        if 8 * n_changed >= changed.numel():  # measured with fused layer_norm: per-copy is cheaper from 1/8 of rows on
-            return torch.einsum("bphd,hde->bphe", _ln(split, ln), w) + b
-        out = torch.einsum("bpd,hde->bphe", _ln(resid, ln), w) + b
-        if n_changed == 0:
-            return out
-        normed = _ln(split[rows], ln)  # (M, d_model): the norm acts on each row alone
-        heads = rows[2]
-        new = torch.empty(n_changed, w.shape[-1], dtype=out.dtype, device=out.device)
-        for h in torch.unique(heads).tolist():
-            sel = (heads == h).nonzero().flatten()
-            new[sel] = torch.addmm(b[h], normed.index_select(0, sel), w[h])
-        out.index_put_(rows, new)
-        return out
+        if point is None or not point._forward_hooks:
+            return project_shared(resid, norm, w, b, keep)
+        shared = resid.unsqueeze(2).expand(-1, -1, w.shape[0], -1)
+        split = point(mark_repeated(shared, repeated_blocks(resid)))
+        if split is shared:
+            return project_shared(resid, norm, w, b, keep)
+        return project_changed_heads(resid, split, norm, w, b, keep)
 
     def __call__(self, tokens: torch.Tensor, positions: tuple[int, ...] | None = None) -> torch.Tensor:
         tl, c = self.tl, self._call

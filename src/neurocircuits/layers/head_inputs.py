@@ -1,0 +1,117 @@
+"""Per-head input copies of attention: normalise and project only what a hook changed.
+
+Attention with split q/k/v inputs (TransformerLens ``use_split_qkv_input``) hands every head its own
+copy of the residual stream at a hook point, so that one head's input can be patched alone. A
+patched copy must be normalised and projected on its own (the norm is nonlinear), but the copies
+a hook left alone equal the shared residual and are projected once from it. Which copies changed
+comes from the hook's :func:`~neurocircuits.layers.hooks.mark_changed` hint when it gives one
+(discovery's patching engine does), else from comparing the copies with the shared residual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from .hooks import Changed, changed_slices, repeated_blocks
+
+Norm = Callable[[torch.Tensor], torch.Tensor]
+
+#: measured with a fused layer norm: projecting every copy is cheaper once 1/8 of the rows changed
+PER_COPY_FRACTION = 8
+
+
+def project_copies(split: torch.Tensor, norm: Norm, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``norm(split[:, :, h]) @ w[h] + b[h]`` for every head: (batch, pos, head, d_head)."""
+    return torch.einsum("bphd,hde->bphe", norm(split), w) + b
+
+
+def project_shared(resid: torch.Tensor, norm: Norm, w: torch.Tensor, b: torch.Tensor,
+                   keep: torch.Tensor | None = None) -> torch.Tensor:
+    """Every head's projection of one shared residual (batch, pos, d_model): (batch, pos, head, d_head).
+
+    With ``keep``, only those positions. A residual marked by
+    :func:`~neurocircuits.layers.hooks.mark_repeated` (K identical batch blocks) is projected once
+    per block and repeated.
+    """
+    blocks = repeated_blocks(resid)
+    if keep is not None:
+        resid = resid.index_select(1, keep)
+    if blocks > 1 and resid.shape[0] % blocks == 0 and not (torch.is_grad_enabled() and resid.requires_grad):
+        one = torch.einsum("bpd,hde->bphe", norm(resid[:resid.shape[0] // blocks]), w) + b
+        return one.repeat(blocks, 1, 1, 1)
+    return torch.einsum("bpd,hde->bphe", norm(resid), w) + b
+
+
+def project_changed_heads(resid: torch.Tensor, split: torch.Tensor, norm: Norm, w: torch.Tensor, b: torch.Tensor,
+                          keep: torch.Tensor | None = None, fast: bool = True) -> torch.Tensor:
+    """Projections of the per-head copies ``split`` that a hook returned in place of ``resid``'s.
+
+    Args:
+        resid: (batch, pos, d_model) residual stream the copies were made from.
+        split: (batch, pos, head, d_model) the hook's output (not the unchanged expanded view:
+            callers take the shared path themselves when the hook returned its input).
+        norm: the per-row normalisation (LayerNorm / RMSNorm; acts on each row alone).
+        w: (head, d_model, d_head) per-head weights; b: (head, d_head) biases.
+        keep: positions to project (index along ``pos``); None: all.
+        fast: False forces the per-copy reference path.
+
+    Returns:
+        (batch, len(keep) or pos, head, d_head), equal to :func:`project_copies` of ``split``.
+    """
+    hint = changed_slices(split)
+    full_resid = resid
+    if keep is not None:
+        resid = resid.index_select(1, keep)
+        split = split.index_select(1, keep)
+    expected = resid.shape[:2] + (w.shape[0], resid.shape[-1])
+    if not fast or split.shape != expected or (torch.is_grad_enabled() and split.requires_grad):
+        return project_copies(split, norm, w, b)
+    if hint is not None and hint.dim == 2:
+        return _project_hinted(full_resid, split, norm, w, b, hint, keep)
+    # probe the last position first: when at least 1/8 of its rows changed, project every copy
+    # without comparing every row
+    shared = resid.unsqueeze(2).expand_as(split)
+    probe = (split[:, -1] != shared[:, -1]).any(-1)  # (batch, head)
+    if PER_COPY_FRACTION * int(probe.sum()) >= probe.numel():
+        return project_copies(split, norm, w, b)
+    changed = (split != shared).any(-1)  # (batch, pos, head)
+    rows = changed.nonzero(as_tuple=True)
+    n_changed = rows[0].numel()
+    if PER_COPY_FRACTION * n_changed >= changed.numel():
+        return project_copies(split, norm, w, b)
+    out = project_shared(full_resid, norm, w, b, keep)
+    if n_changed == 0:
+        return out
+    normed = norm(split[rows])  # (M, d_model)
+    heads = rows[2]
+    new = torch.empty(n_changed, w.shape[-1], dtype=out.dtype, device=out.device)
+    for h in torch.unique(heads).tolist():
+        sel = (heads == h).nonzero().flatten()
+        new[sel] = torch.addmm(b[h], normed.index_select(0, sel), w[h])
+    out.index_put_(rows, new)
+    return out
+
+
+def _project_hinted(resid: torch.Tensor, split: torch.Tensor, norm: Norm, w: torch.Tensor, b: torch.Tensor,
+                    hint: Changed, keep: torch.Tensor | None) -> torch.Tensor:
+    """Shared projection for the heads the hook left alone; the changed heads' copies projected on
+    their own, once per batch block for those the hint says repeat over the blocks."""
+    n_heads = w.shape[0]
+    heads = hint.index
+    blocks = hint.blocks if hint.blocks > 1 and split.shape[0] % hint.blocks == 0 else 1
+    uniform = [h for h in heads if h in set(hint.uniform)] if blocks > 1 else []
+    varying = [h for h in heads if h not in set(uniform)]
+    if len(varying) == n_heads:
+        return project_copies(split, norm, w, b)
+    out = project_shared(resid, norm, w, b, keep)
+    for group, rows in ((uniform, split.shape[0] // blocks), (varying, split.shape[0])):
+        if not group:
+            continue
+        idx = torch.tensor(group, dtype=torch.long, device=split.device)
+        own = project_copies(split[:rows].index_select(2, idx), norm, w.index_select(0, idx), b.index_select(0, idx))
+        if rows != split.shape[0]:
+            own = own.repeat(blocks, 1, 1, 1)
+        out.index_copy_(2, idx, own)
+    return out

@@ -1,0 +1,91 @@
+"""Block-structured patched forwards: K configurations that share their input blocks.
+
+At a cut hook the engine repeats one clean block K times (``mark_repeated``); a reader whose ablated
+writers all ran before the cut then gets each configuration's input as that block minus one cached
+contribution, and tells the model which heads changed and which changed identically in every block
+(``mark_changed``), so the model projects those once. Both must give the numbers of the reference
+paths (float64).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from neurocircuits.data.tasks import PromptPairs
+from neurocircuits.discover import PatchEngine
+from neurocircuits.layers.head_inputs import project_changed_heads, project_copies, project_shared
+from neurocircuits.layers.hooks import changed_slices, mark_changed, mark_repeated
+from neurocircuits.models.transformer import HookedTransformer, TransformerConfig
+
+
+def _ln(d: int) -> nn.LayerNorm:
+    ln = nn.LayerNorm(d, dtype=torch.float64)
+    with torch.no_grad():
+        ln.weight.uniform_(0.5, 1.5)
+        ln.bias.uniform_(-0.3, 0.3)
+    return ln
+
+
+def test_hinted_projection_equals_projecting_every_copy() -> None:
+    g = torch.Generator().manual_seed(0)
+    K, B, T, H, D, E = 3, 4, 5, 4, 8, 3
+    block = torch.randn(B, T, D, generator=g, dtype=torch.float64)
+    resid = mark_repeated(block.repeat(K, 1, 1), K)
+    w = torch.randn(H, D, E, generator=g, dtype=torch.float64)
+    b = torch.randn(H, E, generator=g, dtype=torch.float64)
+    ln = _ln(D)
+    split = resid.unsqueeze(2).expand(-1, -1, H, -1).clone()
+    same = torch.randn(B, T, D, generator=g, dtype=torch.float64)
+    split[:, :, 0] -= same.repeat(K, 1, 1)  # head 0: changed the same way in every block
+    split[:, :, 2] -= torch.randn(K * B, T, D, generator=g, dtype=torch.float64)  # head 2: per block
+    ref = project_copies(split, ln, w, b)
+    with torch.no_grad():
+        hinted = project_changed_heads(resid, mark_changed(split.clone(), 2, [0, 2], K, [0]), ln, w, b)
+        compared = project_changed_heads(resid, split.clone(), ln, w, b)  # no hint: rows are compared
+        keep = torch.tensor([1, 4])
+        kept = project_changed_heads(resid, mark_changed(split.clone(), 2, [0, 2], K, [0]), ln, w, b, keep)
+    assert torch.allclose(hinted, ref, atol=1e-12, rtol=0)
+    assert torch.allclose(compared, ref, atol=1e-12, rtol=0)
+    assert torch.allclose(kept, ref[:, keep], atol=1e-12, rtol=0)
+    # the repeated-block shortcut of the shared projection is exact too
+    assert torch.allclose(project_shared(resid, ln, w, b), project_shared(resid.clone(), ln, w, b), atol=1e-12, rtol=0)
+
+
+def test_hint_rides_on_the_tensor_only() -> None:
+    t = mark_changed(torch.zeros(2, 3, 4, 5), 2, [1], 2, [1])
+    assert changed_slices(t) == (2, (1,), 2, (1,))
+    assert changed_slices(t + 0) is None  # a new tensor carries no hint
+
+
+def _model() -> HookedTransformer:
+    cfg = TransformerConfig(n_layers=3, n_heads=3, d_model=24, d_head=8, d_mlp=32, d_vocab=12, n_ctx=16, init_std=0.3)
+    return HookedTransformer(cfg, seed=3, dtype=torch.float64).eval()
+
+
+def _pairs(b: int = 4, t: int = 6) -> PromptPairs:
+    g = torch.Generator().manual_seed(1)
+    r = lambda *s: torch.randint(0, 12, s, generator=g)  # noqa: E731
+    return PromptPairs(r(b, t), r(b, t), r(b), r(b))
+
+
+def test_acdc_shaped_masks_take_the_block_path_and_match_the_reference() -> None:
+    """Configurations = one shared removed set (edges into layers >= 1) plus one edge each into
+    layer-1 heads, as ACDC's speculative batches are."""
+    engine = PatchEngine(_model(), _pairs(), progress=False)
+    idx = engine.index
+    layer = torch.tensor([idx.graph.node(idx.readers[int(r)].name).layer for r in idx.edge_reader])
+    head_reader = torch.tensor([idx.readers[int(r)].name.startswith("a") for r in idx.edge_reader])
+    g = torch.Generator().manual_seed(2)
+    base = ((torch.rand(idx.n_edges, generator=g) < 0.5) & (layer >= 2)).double()
+    tested = torch.nonzero((layer == 1) & head_reader).flatten()[:5]
+    masks = base.repeat(len(tested), 1).unsqueeze(-1)
+    for k, e in enumerate(tested.tolist()):
+        masks[k, e] = 1.0
+        masks[k, :e][(layer[:e] == 1)] = 0.0
+    fast = engine.patched_output(masks)
+    assert "blocks" in engine.last_modes.values()
+    engine.use_cut = False
+    ref = engine.patched_output(masks)
+    assert torch.allclose(fast, ref, atol=1e-10, rtol=0)
+    assert (ref - engine.clean_out).abs().max() > 1e-4  # the patches change the output
