@@ -79,6 +79,15 @@ def _complement_to_direct(plan: Any, n_writers: int, n_readers: int, P: int) -> 
     return m
 
 
+def _delta_like_heads(delta: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Reader deltas (K, B, P, R, F) as a view laid out like per-head inputs (K, B, pos, R, ...) of
+    ``shape`` (K, B, pos, heads, ...): F holds pos / P positions, and P or pos / P is 1."""
+    k, b, p, r, f = delta.shape
+    rest = tuple(shape[4:])
+    per = shape[2] // p
+    return delta.view((k, b, p, r, per) + rest).movedim(4, 3).reshape((k, b, shape[2], r) + rest)
+
+
 def _slice_head(x: torch.Tensor, head: int | None) -> torch.Tensor:
     return x if head is None else x.select(2, head)
 
@@ -532,9 +541,10 @@ class PatchEngine:
         pre_t = torch.tensor(pre, device=dev)
         post_t = torch.tensor(post, device=dev)
         key0 = (g.hook, tuple(locs))
-        if D is None and plan[0] != "sparse" and self.use_blocks and self.use_static_delta_cache and k > 1 and repeated_blocks(x) == k:
+        if plan[0] != "sparse" and self.use_blocks and self.use_static_delta_cache:
             m_dir = plan[1] if plan[0] == "direct" else _complement_to_direct(plan, len(writers), len(rsel), self.P)
-            return self._blocks_reader(g, rsel, x, m_dir.index_select(1, pre_t), key0, S, k)
+            post_part = None if D is None else (m_dir.index_select(1, post_t), D)
+            return self._blocks_reader(g, rsel, x, m_dir.index_select(1, pre_t), key0, S, k, post_part)
 
         def contract(m: torch.Tensor, krows: torch.Tensor | None = None) -> torch.Tensor:
             m_pre = m.index_select(1, pre_t)
@@ -610,17 +620,24 @@ class PatchEngine:
         return hit
 
     def _blocks_reader(self, g: ReaderGroup, rsel: list[int], x: torch.Tensor, m: torch.Tensor,
-                       key0: tuple[Any, ...], S: torch.Tensor, k: int) -> torch.Tensor:
-        """A reader all of whose ablated writers ran before the cut, on K identical input blocks
-        (``mark_repeated``): each configuration's input is the block minus one cached column
-        contribution per reader, written straight into the output; a reader whose column is the same
-        in every configuration is computed once and broadcast. Same numbers as :meth:`_static_reader`."""
+                       key0: tuple[Any, ...], S: torch.Tensor, k: int,
+                       post: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """A reader hook whose ablated writers ran (partly) before the cut, written straight into its
+        output: each configuration's input minus one cached contribution per (configuration, reader)
+        for the writers before the cut (``m`` (K, U, R, P) over ``S``), minus the einsum of the writers
+        after it (``post = (m_post, D)``). On K identical input blocks (``mark_repeated``) a reader
+        whose contribution is the same in every configuration is computed once and broadcast, and the
+        output says which heads those are (``mark_changed``). Same numbers as the stacked contraction."""
         B = self.B
         self.last_modes[g.hook] = "blocks"
         cols = m.permute(0, 2, 1, 3).contiguous().cpu()  # (K, R, U, P)
         xs = x.view((k, B) + tuple(x.shape[1:]))
         by_head = g.heads[0] is not None
-        base = xs[0].clone()  # one block with every reader that is the same in all configurations patched
+        block = tuple(xs.shape[1:3]) + tuple(xs.shape[4:]) if by_head else tuple(xs.shape[1:])  # one reader's (B, pos, ...)
+        repeated = k > 1 and repeated_blocks(x) == k
+        post_free = [True] * len(rsel) if post is None else (post[0] != 0).any(3).any(1).logical_not().all(0).tolist()
+        # shared block: x with every reader whose contribution is the same in all configurations patched
+        base = xs[0].clone() if repeated else xs.clone()
         uniform: list[int] = []
         varying: list[tuple[int, int, list[tuple[Any, ...]]]] = []
         for rr, r in enumerate(rsel):
@@ -628,19 +645,37 @@ class PatchEngine:
             if any(key != keys[0] for key in keys):
                 varying.append((rr, r, keys))
                 continue
-            dst = base.select(2, g.heads[r]) if by_head else base
-            dst.sub_(self._static_column(keys[0], m[:1, :, rr:rr + 1], S).reshape(dst.shape))
-            if by_head:
+            dst = base.select(base.dim() - x.dim() + 2, g.heads[r]) if by_head else base
+            part = self._static_column(keys[0], m[:1, :, rr:rr + 1], S)
+            dst.sub_(part.reshape(block))  # broadcast over the K configurations when not repeated
+            if by_head and repeated and post_free[rr]:
                 uniform.append(g.heads[r])
-        out = base.unsqueeze(0).expand_as(xs).contiguous()
+        out = base.unsqueeze(0).expand_as(xs).contiguous() if repeated else base
         for rr, r, keys in varying:
-            src = xs[0].select(2, g.heads[r]) if by_head else xs[0]  # (B, pos, ...)
             for kk in range(k):
                 part = self._static_column(keys[kk], m[kk:kk + 1, :, rr:rr + 1], S)
                 dst = out[kk].select(2, g.heads[r]) if by_head else out[kk]
-                torch.sub(src, part.reshape(src.shape), out=dst)
+                if repeated:
+                    src = xs[0].select(2, g.heads[r]) if by_head else xs[0]
+                    torch.sub(src, part.reshape(src.shape), out=dst)
+                else:
+                    dst.sub_(part.reshape(dst.shape))
+        if post is not None:
+            m_post, D = post
+            delta = torch.einsum("kurp,ukbpf->kbprf", m_post, D)  # (K, B, P, R, F)
+            if by_head:
+                d = _delta_like_heads(delta, out.shape)  # (K, B, pos, R, ...) view
+                heads = [g.heads[r] for r in rsel]
+                if heads == list(range(out.shape[3])):
+                    out.sub_(d)
+                else:
+                    out.index_add_(3, torch.tensor(heads, device=x.device), d, alpha=-1)
+            else:
+                out.sub_(delta.reshape(out.shape))
         out = out.view(x.shape)
-        return mark_changed(out, 2, [g.heads[r] for r in rsel], k, uniform) if by_head else out
+        if not by_head:
+            return out
+        return mark_changed(out, 2, [g.heads[r] for r in rsel], k if repeated else 1, uniform)
 
     def patched_output(self, mask: torch.Tensor, inputs: torch.Tensor | None = None, trim: bool = False) -> torch.Tensor:
         """Outputs ``(K, B, ...)`` of K patched runs (one batched forward; no chunking).
