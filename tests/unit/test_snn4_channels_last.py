@@ -94,27 +94,52 @@ def test_cl_path_equals_contiguous_path_float32():
     assert torch.allclose(outs[0][2], outs[1][2], atol=1e-6, rtol=0) and outs[0][2].abs().sum() > 0
 
 
-def test_workspace_buffer_reuse_is_safe():
-    """The charge buffer goes back to the workspace only when its graph is freed: a second forward
-    while the first graph is alive, a backward with retain_graph run twice and a graph that is never
-    backpropagated all give the reference gradients."""
-    WORKSPACE.clear()
-    x, leaf, v0, _ = _inputs(3, False, T=6, B=8, C=8, H=8, W=8, dtype=torch.float32)  # 96 KiB charge: kept
+def test_recomputing_backward_is_safe():
+    """Without kept sequences nothing of size (T, M) is stored and the backward recomputes the charge
+    from the saved input: a second forward while the first graph is alive, a backward with
+    retain_graph run twice and a static BatchNorm current leased from the workspace (returned only
+    when its graph is freed) all give the reference; an in-place change of the input is caught."""
+    from neurocircuits.functional._lif_pool import bn_lif_pool_multistep
+
+    x, leaf, v0, _ = _inputs(3, False, T=6, B=4, C=8, H=8, W=8, dtype=torch.float32)
     kw = dict(decay=0.9, threshold=0.8)
     ref_p = _pool_ref(lif_multistep(x, v0, **kw).spikes)
     (g_ref,) = torch.autograd.grad(ref_p.sum(), leaf)
     out1 = lif_pool_multistep(x, v0, keep_sequences=False, **kw)
-    out2 = lif_pool_multistep(x * 0.5, v0, keep_sequences=False, **kw)  # does not reuse out1's live buffer
+    out2 = lif_pool_multistep(x * 0.5, v0, keep_sequences=False, **kw)
     (g1,) = torch.autograd.grad(out1.pooled.sum(), leaf, retain_graph=True)
     (g1b,) = torch.autograd.grad(out1.pooled.sum(), leaf)
     assert torch.equal(out1.pooled, ref_p) and torch.equal(g1, g_ref) and torch.equal(g1b, g_ref)
-    n_free = sum(len(v) for v in WORKSPACE._free.values())
-    del out1, out2
+    assert torch.autograd.grad(out2.pooled.sum(), leaf)[0].abs().sum() > 0
+    inp = _cl_seq(x.detach()).requires_grad_() * 1.0  # a non-leaf with channels-last steps
+    o = lif_pool_multistep(inp, v0, keep_sequences=False, **kw)
+    assert type(o.pooled.grad_fn).__name__ == "FusedLIFPoolCLBackward"
+    inp.add_(1.0)  # modify the op's saved input before the backward
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        o.pooled.sum().backward()
+    # static BatchNorm current: a workspace lease, returned when the graph is freed
+    g = torch.Generator().manual_seed(9)
+    T, B, C, H, W = 4, 16, 16, 8, 8  # 64 KiB current: kept by the workspace
+    zs = [(torch.randn(B, C, H, W, generator=g) + 0.3).requires_grad_() for _ in range(2)]
+    w, b = torch.ones(C), torch.zeros(C)
+    p = [torch.tensor(v) for v in (0.9, 1.0, 0.8)]
+    outs = [bn_lif_pool_multistep(z, T, True, w, b, None, None, 0.1, 1e-5, None, *p) for z in zs]
+    refs = []
+    for z in zs:
+        yb = F.batch_norm(z, None, None, w, b, True, 0.1, 1e-5)
+        refs.append(_pool_ref(lif_multistep(yb.unsqueeze(0).expand(T, *yb.shape), None, *p).spikes))
+    for o, r, z in zip(outs, refs, zs):
+        assert torch.equal(o[0], r)
+        ga, gb_ = torch.autograd.grad(o[0].sum(), z)[0], torch.autograd.grad(r.sum(), z)[0]
+        assert torch.allclose(ga, gb_, atol=1e-5, rtol=1e-4) and ga.abs().sum() > 0
+    held = {o[0].grad_fn.static_current.data_ptr() for o in outs}  # the op's context holds the static current
+    assert len(held) == 2
+    fresh = {WORKSPACE.empty(B * C * H * W, torch.float32).data_ptr() for _ in range(2)}
+    assert not (fresh & held)  # in use: never handed out
+    del outs, o  # (o: the last loop item)
     gc.collect()
-    assert sum(len(v) for v in WORKSPACE._free.values()) == n_free + 2  # both charge buffers came back
-    out3 = lif_pool_multistep(x, v0, keep_sequences=False, **kw)  # takes a returned buffer
-    (g3,) = torch.autograd.grad(out3.pooled.sum(), leaf)
-    assert torch.equal(out3.pooled, ref_p) and torch.equal(g3, g_ref)
+    again = [WORKSPACE.empty(B * C * H * W, torch.float32) for _ in range(8)]
+    assert held <= {t.data_ptr() for t in again}  # freed with their graph: reused
 
 
 def _graph_names(t: torch.Tensor) -> set[str]:

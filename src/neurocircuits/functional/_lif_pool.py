@@ -7,12 +7,14 @@ same layout and runs :mod:`._lif_pool_kernels`, whose inner loops are the contig
 The equations, the arithmetic per element and the pooling (values and gradients of
 ``F.max_pool2d(s, 2)``, ties included) are those of :func:`.lif_multistep.lif_pool_multistep`.
 
-Memory (fresh pages cost more than the arithmetic of these small maps): with
-``keep_sequences=False`` the spike and membrane sequences are not returned, so no spike sequence
-is written at all (the backward recomputes ``s = h >= theta`` from the charge) and the charge,
-which only the backward reads, lives in a buffer of a small :class:`Workspace` that goes back to it
-when the autograd graph holding it is freed (so reuse is safe under ``retain_graph`` and when no
-backward runs at all).
+Memory (fresh pages cost more than the arithmetic of these small maps: a first touch of a fresh
+page is a page fault, and the C heap hands large freed blocks back to the kernel): with
+``keep_sequences=False`` nothing of size ``(T, M)`` is stored; the blocked kernels pool each step's
+spikes as they are made and the backward recomputes the charge block by block from the saved
+input. Every buffer these ops create (outputs, gradients, scratch) comes from :data:`WORKSPACE`, a
+caching pool that hands a storage out again only once nothing but the pool refers to it (its
+storage use count), like PyTorch's caching GPU allocator: a tensor, view, autograd context or
+numpy array still holding it keeps it out of reuse.
 """
 
 from __future__ import annotations
@@ -25,64 +27,52 @@ import torch
 from torch import Tensor
 
 CL = torch.channels_last
+_use_count = getattr(torch._C, "_storage_Use_Count", None)
 
 
 class Workspace:
-    """Free 1-D buffers by ``(numel, dtype)``, handed out by :meth:`take` and returned by a lease.
+    """Caching pool of CPU storages, reused once nothing outside the pool refers to them.
 
-    Holds at most ``max_per_key`` buffers per key and ``max_bytes`` in all; buffers smaller than
-    ``min_bytes`` are not kept (the heap serves those without fresh pages anyway).
+    :meth:`empty` returns a fresh tensor on a pooled storage whose use count shows that only the
+    pool holds it (else on a new storage, kept while the pool has room: ``max_per_key`` storages per
+    size and ``max_bytes`` in all). Storages under ``min_bytes`` are not pooled (the heap serves
+    those without fresh pages). Without ``torch._C._storage_Use_Count`` this is ``torch.empty``.
     """
 
-    def __init__(self, max_bytes: int = 256 << 20, max_per_key: int = 4, min_bytes: int = 64 << 10) -> None:
+    def __init__(self, max_bytes: int = 512 << 20, max_per_key: int = 8, min_bytes: int = 64 << 10) -> None:
         self.max_bytes, self.max_per_key, self.min_bytes = max_bytes, max_per_key, min_bytes
-        self._free: dict[tuple[int, torch.dtype], list[Tensor]] = {}
+        self._free: dict[int, list[torch.UntypedStorage]] = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def take(self, numel: int, dtype: torch.dtype) -> Tensor:
+    def empty(self, numel: int, dtype: torch.dtype) -> Tensor:
         """A 1-D CPU tensor of ``numel`` elements (uninitialised)."""
+        nbytes = numel * torch.empty((), dtype=dtype).element_size()
+        if nbytes < self.min_bytes or _use_count is None:
+            return torch.empty(numel, dtype=dtype)
         with self._lock:
-            free = self._free.get((numel, dtype))
-            if free:
-                buf = free.pop()
-                self._bytes -= buf.numel() * buf.element_size()
-                return buf
-        return torch.empty(numel, dtype=dtype)
-
-    def give(self, buf: Tensor) -> None:
-        """Return ``buf`` for reuse (dropped when the workspace is full)."""
-        nbytes = buf.numel() * buf.element_size()
-        if nbytes < self.min_bytes:
-            return
-        with self._lock:
-            free = self._free.setdefault((buf.numel(), buf.dtype), [])
-            if len(free) < self.max_per_key and self._bytes + nbytes <= self.max_bytes:
-                free.append(buf)
+            pool = self._free.setdefault(nbytes, [])
+            for st in pool:
+                if _use_count(st._cdata) == 1:  # only the pool refers to it
+                    return torch.empty(0, dtype=dtype).set_(st, 0, (numel,), (1,))
+            st = torch.empty(numel, dtype=dtype).untyped_storage()
+            if len(pool) < self.max_per_key and self._bytes + nbytes <= self.max_bytes:
+                pool.append(st)
                 self._bytes += nbytes
+            return torch.empty(0, dtype=dtype).set_(st, 0, (numel,), (1,))
 
     def clear(self) -> None:
+        """Forget every pooled storage (those still in use stay valid for their holders)."""
         with self._lock:
             self._free.clear()
             self._bytes = 0
 
+    def pooled(self) -> int:
+        """Number of storages the pool holds (in use or free)."""
+        return sum(len(v) for v in self._free.values())
+
 
 WORKSPACE = Workspace()
-
-
-class _Lease:
-    """Owns a workspace buffer; gives it back when the owner (an autograd context) is freed."""
-
-    __slots__ = ("buf",)
-
-    def __init__(self, buf: Tensor) -> None:
-        self.buf = buf
-
-    def __del__(self) -> None:
-        try:
-            WORKSPACE.give(self.buf)
-        except Exception:  # noqa: BLE001 - interpreter shutdown: nothing to give back to
-            pass
 
 
 @functools.cache
@@ -118,9 +108,9 @@ def _nhwc_param(p: Tensor, shape: torch.Size, dtype: torch.dtype) -> np.ndarray 
 
 
 def _cl_empty(lead: tuple[int, ...], C: int, H: int, W: int, dtype: torch.dtype, buf: Tensor | None = None) -> Tensor:
-    """``(*lead, C, H, W)`` with channels-last steps (optionally on ``buf``'s memory)."""
+    """``(*lead, C, H, W)`` with channels-last steps, from the workspace (or on ``buf``'s memory)."""
     n = int(np.prod(lead))
-    flat = torch.empty(n * H * W * C, dtype=dtype) if buf is None else buf
+    flat = WORKSPACE.empty(n * H * W * C, dtype) if buf is None else buf
     return flat.view(n, H, W, C).permute(0, 3, 1, 2).view(*lead, C, H, W)
 
 
@@ -143,9 +133,10 @@ class FusedLIFPoolCL(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         T = steps
         step_shape = x.shape if static else x.shape[1:]
-        y, v, s_seq, h_seq = _lif_pool_forward(ctx, _flat_storage(x.detach(), 1 if static else T), static, v0, decay,
-                                               gain, theta, v_reset, soft, T, step_shape, x.dtype, keep_sequences)
-        ctx.save_for_backward(v0, decay, gain, theta)
+        y, v, s_seq, h_seq = _lif_pool_forward(ctx, x.detach(), static, v0, decay, gain, theta, v_reset, soft, T,
+                                               step_shape, x.dtype, keep_sequences)
+        # x is read again by the blocked backward: saved, so an in-place change of it is caught there
+        ctx.save_for_backward(x if not keep_sequences else None, v0, decay, gain, theta)
         ctx.cfg = (v_reset, soft, detach_reset, surrogate, alpha, static, tuple(x.shape), keep_sequences)
         return (y, v, s_seq, h_seq) if keep_sequences else (y, v)
 
@@ -154,10 +145,10 @@ class FusedLIFPoolCL(torch.autograd.Function):
                  gh: Tensor | None = None):  # type: ignore[override]
         from .surrogate import _sum_to
 
-        v0, decay, gain, theta = ctx.saved_tensors
+        _, v0, decay, gain, theta = ctx.saved_tensors  # unpacking checks that x was not modified in place
         static, x_shape = ctx.cfg[5], ctx.cfg[6]
-        T, B, C, H, W = ctx.h_seq.shape
-        gx = _cl_empty((B,) if static else (T, B), C, H, W, ctx.h_seq.dtype)
+        T, B, C, H, W, dt = ctx.geom
+        gx = _cl_empty((B,) if static else (T, B), C, H, W, dt)
         gv0 = _lif_pool_backward(ctx, gy, gvT, gs, gh, v0, decay, gain, theta, _flat_storage(gx, 1 if static else T))
         grad_x = _sum_to(gx, torch.Size(x_shape)) if ctx.needs_input_grad[0] else None
         grad_v0 = _sum_to(gv0, v0.shape) if ctx.needs_input_grad[1] else None
@@ -192,12 +183,19 @@ class FusedBNLIFPoolCL(torch.autograd.Function):
         w64 = weight.detach().double().numpy()
         scale = w64 * invstd
         shift = bias.detach().double().numpy() - mean * scale
-        ybuf = WORKSPACE.take(N * H * W * C, dt)
-        K.bn_apply(_npc(z), scale.astype(npdt), shift.astype(npdt), ybuf.view(N, H * W, C).numpy())
         step_shape = torch.Size((B, C, H, W))
-        y, v, s_seq, h_seq = _lif_pool_forward(ctx, ybuf.view(1 if static else T, M).numpy(), static, v0, decay, gain,
-                                               theta, v_reset, soft, T, step_shape, dt, keep_sequences)
-        WORKSPACE.give(ybuf)  # read by the forward kernel only
+        sc, sh = scale.astype(npdt), shift.astype(npdt)
+        buf = None
+        if static or keep_sequences:  # the normalised current itself (one step when static)
+            buf = WORKSPACE.empty(N * H * W * C, dt)
+            K.bn_apply(_npc(z), sc, sh, buf.view(N, H * W, C).numpy())
+            xin, sc_in, sh_in = buf, None, None
+        else:  # the blocked LIF kernels apply BatchNorm's affine map on the fly
+            xin, sc_in, sh_in = z.detach(), sc, sh
+        y, v, s_seq, h_seq = _lif_pool_forward(ctx, xin, static, v0, decay, gain, theta, v_reset, soft, T, step_shape, dt,
+                                               keep_sequences, sc_in, sh_in)
+        # a static current is what the backward recomputes from: held (out of reuse) by this context
+        ctx.static_current = buf if buf is not None and not keep_sequences else None
         ctx.save_for_backward(z, weight, v0, decay, gain, theta)
         ctx.bn = (mean, invstd, w64.astype(npdt))
         ctx.cfg = (v_reset, soft, detach_reset, surrogate, alpha, static, step_shape, keep_sequences)
@@ -211,21 +209,30 @@ class FusedBNLIFPoolCL(torch.autograd.Function):
         z, weight, v0, decay, gain, theta = ctx.saved_tensors
         v_reset, soft, detach_reset, surrogate, alpha, static, step_shape, _ = ctx.cfg
         N, C, H, W = z.shape
-        T = ctx.h_seq.shape[0]
+        T = ctx.geom[0]
         dt = z.dtype
-        gbuf = WORKSPACE.take(N * H * W * C, dt)  # dL/dy, read by the BatchNorm backward only
+        gbuf = WORKSPACE.empty(N * H * W * C, dt)  # dL/dy, read by the BatchNorm backward only
         gv0 = _lif_pool_backward(ctx, gy, gvT, gs, gh, v0, decay, gain, theta, gbuf.view(1 if static else T, -1).numpy())
         mean, invstd, w = ctx.bn
         need_z, need_w, need_b = ctx.needs_input_grad[:3]
-        dz = torch.empty_like(z)
+        dz = _pool_like(z)
         dgamma = np.empty(C)
         dbeta = np.empty(C)
         _pk().bn_backward(gbuf.view(N, H * W, C).numpy(), _npc(z), mean, invstd, w, _npc(dz), dgamma, dbeta)
-        WORKSPACE.give(gbuf)
         return (dz if need_z else None,
                 torch.from_numpy(dgamma).to(weight.dtype) if need_w else None,
                 torch.from_numpy(dbeta).to(weight.dtype) if need_b else None,
                 _sum_to(gv0, v0.shape) if ctx.needs_input_grad[3] else None) + (None,) * 12
+
+
+def _pool_like(t: Tensor) -> Tensor:
+    """An uninitialised workspace tensor shaped and laid out like ``t`` (NCHW or channels last)."""
+    if t.dim() == 4 and t.is_contiguous(memory_format=CL) and not t.is_contiguous():
+        N, C, H, W = t.shape
+        return _cl_empty((N,), C, H, W, t.dtype)
+    if t.is_contiguous():
+        return WORKSPACE.empty(t.numel(), t.dtype).view(t.shape)
+    return torch.empty_like(t)
 
 
 def _npc(t: Tensor) -> np.ndarray:
@@ -234,51 +241,62 @@ def _npc(t: Tensor) -> np.ndarray:
     return t.detach().permute(0, 2, 3, 1).reshape(N, H * W, C).numpy()
 
 
-def _lif_pool_forward(ctx, x2: np.ndarray, static: bool, v0: Tensor | None, decay: Tensor, gain: Tensor, theta: Tensor,
-                      v_reset: float, soft: bool, T: int, step_shape: torch.Size, dt: torch.dtype, keep_sequences: bool):
-    """Run :func:`._lif_pool_kernels.lif_pool_forward` on the flat input ``x2`` ``(T or 1, M)``; keeps
-    the charge on ``ctx`` (a workspace lease unless it is returned)."""
+def _lif_pool_forward(ctx, x: Tensor, static: bool, v0: Tensor | None, decay: Tensor, gain: Tensor, theta: Tensor,
+                      v_reset: float, soft: bool, T: int, step_shape: torch.Size, dt: torch.dtype, keep_sequences: bool,
+                      scale: np.ndarray | None = None, shift: np.ndarray | None = None):
+    """LIF + pool forward on ``x`` (dense, NHWC order, ``T`` or one step; the LIF input is
+    ``x scale_c + shift_c`` when ``scale`` is given). With ``keep_sequences`` the charge and spikes are
+    stored (:func:`._lif_pool_kernels.lif_pool_forward`); otherwise nothing of size ``(T, M)`` is:
+    the blocked kernels run and the backward recomputes the charge from ``x``, which the caller
+    keeps alive and unchanged (a saved input or a buffer held by the context)."""
     B, C, H, W = step_shape
     M = B * C * H * W
-    if keep_sequences:
-        h_seq, s_seq = _cl_empty((T, B), C, H, W, dt), _cl_empty((T, B), C, H, W, dt)
-        ctx.lease = None
-    else:
-        lease = _Lease(WORKSPACE.take(T * M, dt))
-        h_seq, s_seq = _cl_empty((T, B), C, H, W, dt, lease.buf), None
-        ctx.lease = lease  # back to the workspace when this graph node is freed
     y = _cl_empty((T, B), C, H // 2, W // 2, dt)
     v = _cl_empty((B,), C, H, W, dt)
-    _pk().lif_pool_forward(x2, static, None if v0 is None else _nhwc(v0, step_shape, dt),
-                           _nhwc_param(decay, step_shape, dt), _nhwc_param(gain, step_shape, dt),
-                           _nhwc_param(theta, step_shape, dt), soft, float(v_reset), _flat_storage(h_seq, T),
-                           None if s_seq is None else _flat_storage(s_seq, T), _flat_storage(y, T),
-                           _flat_storage(v, 1)[0], H, W, C)
-    ctx.h_seq = h_seq  # not save_for_backward: may be a workspace buffer (never an output then)
+    x2 = _flat_storage(x, 1 if static else T)
+    pv0 = None if v0 is None else _nhwc(v0, step_shape, dt)
+    a, g, th = (_nhwc_param(p, step_shape, dt) for p in (decay, gain, theta))
+    ctx.blocked = not keep_sequences
+    ctx.geom = (T, B, C, H, W, dt)
+    if not keep_sequences:
+        _pk().lif_pool_forward_blocked(x2, static, scale, shift, pv0, a, g, th, soft, float(v_reset), _flat_storage(y, T),
+                                       _flat_storage(v, 1)[0], T, H, W, C)
+        ctx.lif_in = (x, scale, shift)
+        return y, v, None, None
+    if scale is not None:
+        raise ValueError("an affine (BatchNorm) input needs keep_sequences=False; pass the normalised current instead.")
+    h_seq, s_seq = _cl_empty((T, B), C, H, W, dt), _cl_empty((T, B), C, H, W, dt)
+    _pk().lif_pool_forward(x2, static, pv0, a, g, th, soft, float(v_reset), _flat_storage(h_seq, T),
+                           _flat_storage(s_seq, T), _flat_storage(y, T), _flat_storage(v, 1)[0], H, W, C)
+    ctx.h_seq = h_seq
     return y, v, s_seq, h_seq
 
 
-def _lif_pool_backward(ctx, gy, gvT, gs, gh, v0, decay, gain, theta, gx2: Tensor) -> Tensor:
+def _lif_pool_backward(ctx, gy, gvT, gs, gh, v0, decay, gain, theta, gx2: np.ndarray) -> Tensor:
     """The compiled recursion into ``gx2`` ``(T or 1, M)`` (NHWC order); returns ``dL/dv0`` (channels last)."""
     from .lif_multistep import _kernels
 
-    h_seq = ctx.h_seq
     v_reset, soft, detach_reset, surrogate, alpha, static = ctx.cfg[:6]
-    T, B, C, H, W = h_seq.shape
-    step_shape = h_seq.shape[1:]
+    T, B, C, H, W, dt = ctx.geom
+    step_shape = torch.Size((B, C, H, W))
     M = B * C * H * W
-    dt = h_seq.dtype
     need_v0 = v0 is not None and v0.requires_grad
-    seq = lambda t: None if t is None else _nhwc(t, h_seq.shape, dt).reshape(T, M)  # noqa: E731
     gp = (_nhwc(gy, (T, B, C, H // 2, W // 2), dt).reshape(T, M // 4) if gy is not None
           else np.zeros((T, M // 4), dtype=np.dtype(str(dt).removeprefix("torch."))))
-    lease = None if need_v0 else _Lease(WORKSPACE.take(M, dt))
-    gv0 = _cl_empty((B,), C, H, W, dt, None if lease is None else lease.buf)
-    _pk().lif_pool_backward(_flat_storage(h_seq, T), seq(gs), seq(gh), None if gvT is None else _nhwc(gvT, step_shape, dt),
-                            _nhwc_param(decay, step_shape, dt), _nhwc_param(gain, step_shape, dt),
-                            _nhwc_param(theta, step_shape, dt), soft, detach_reset, float(v_reset),
-                            _kernels().SURROGATE_CODES[surrogate], float(alpha), static, gx2,
-                            _flat_storage(gv0, 1)[0], gp, H, W, C)
+    gv0 = _cl_empty((B,), C, H, W, dt)
+    a, g, th = (_nhwc_param(p, step_shape, dt) for p in (decay, gain, theta))
+    pvT = None if gvT is None else _nhwc(gvT, step_shape, dt)
+    code = _kernels().SURROGATE_CODES[surrogate]
+    if ctx.blocked:  # no sequence was returned, so gs and gh are None
+        x, scale, shift = ctx.lif_in
+        _pk().lif_pool_backward_blocked(_flat_storage(x.detach(), 1 if static else T), static, scale, shift,
+                                        None if v0 is None else _nhwc(v0, step_shape, dt), pvT, a, g, th, soft,
+                                        detach_reset, float(v_reset), code, float(alpha), gx2,
+                                        _flat_storage(gv0, 1)[0], gp, T, H, W, C)
+        return gv0
+    seq = lambda t: None if t is None else _nhwc(t, (T, B, C, H, W), dt).reshape(T, M)  # noqa: E731
+    _pk().lif_pool_backward(_flat_storage(ctx.h_seq, T), seq(gs), seq(gh), pvT, a, g, th, soft, detach_reset,
+                            float(v_reset), code, float(alpha), static, gx2, _flat_storage(gv0, 1)[0], gp, H, W, C)
     return gv0
 
 

@@ -271,3 +271,176 @@ def bn_backward(g, z, mean, invstd, gamma, dz, dgamma, dbeta):  # pragma: no cov
             dr = dz[n, p]
             for c in range(C):
                 dr[c] = k[c] * (gr[c] - mg[c] - (zr[c] - mz[c]) * cx[c])
+
+
+# ------------------------------------------------------------- blocked kernels (charge recomputed)
+# Neurons are independent, so the whole time loop can run block by block: a block of whole row
+# pairs (RBLOCK elements or so) goes through all T steps with its membrane in a block-sized row,
+# pooling each step's spikes as soon as they exist. No (T, M) charge is ever stored: the backward
+# recomputes the block's charges (same operations in the same order, so the same values) into a
+# (T, block) scratch that stays in cache, then runs the adjoint recursion on it. Optionally the
+# input is a BatchNorm's affine map of ``x`` (``x scale_c + shift_c``, channel c innermost).
+
+RBLOCK = 1024
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _charge_block(x, static, t, b0, n, C, scale, shift, v, ab, gb, thb, soft, vrt, hb):  # pragma: no cover
+    """One step of one block: ``hb = a v + g xin``; ``v`` reset in place (spikes ``hb >= theta``)."""
+    one = hb.dtype.type(1.0)
+    zero = hb.dtype.type(0.0)
+    xr = x[0, b0:b0 + n] if static else x[t, b0:b0 + n]
+    if scale is None:
+        for j in range(n):
+            hb[j] = _at(ab, j) * v[j] + _at(gb, j) * xr[j]
+    else:
+        for r in range(n // C):
+            o = r * C
+            for c in range(C):
+                hb[o + c] = _at(ab, o + c) * v[o + c] + _at(gb, o + c) * (xr[o + c] * scale[c] + shift[c])
+    if soft:
+        for j in range(n):
+            sm = one if hb[j] >= _at(thb, j) else zero
+            v[j] = hb[j] - _at(thb, j) * sm
+    else:
+        for j in range(n):
+            v[j] = vrt if hb[j] >= _at(thb, j) else hb[j]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def lif_pool_forward_blocked(x, static, scale, shift, v0, a, g, th, soft, vr, y, v, T, H, W,
+                             C):  # pragma: no cover - compiled
+    """:func:`lif_pool_forward` without storing the charge: writes only the pooled spikes ``y``
+    ``(T, M/4)`` and the final membrane ``v`` ``(M,)``. ``x``: ``(T, M)`` or ``(1, M)`` (``static``);
+    with ``scale``/``shift`` (``(C,)``, else ``None``) the input is ``x scale_c + shift_c``."""
+    M = v.shape[0]
+    one = v.dtype.type(1.0)
+    zero = v.dtype.type(0.0)
+    vrt = v.dtype.type(vr)
+    WC = W * C
+    RP = 2 * WC
+    Wo = W // 2
+    n_rp = M // RP
+    per = max(1, RBLOCK // RP)
+    hb = np.empty(min(per * RP, M), dtype=v.dtype)
+    for q0 in range(0, n_rp, per):
+        q1 = min(q0 + per, n_rp)
+        b0 = q0 * RP
+        n = (q1 - q0) * RP
+        vb = v[b0:b0 + n]
+        for j in range(n):
+            vb[j] = zero if v0 is None else v0[b0 + j]
+        ab = _sl(a, b0, b0 + n)
+        gb = _sl(g, b0, b0 + n)
+        thb = _sl(th, b0, b0 + n)
+        for t in range(T):
+            _charge_block(x, static, t, b0, n, C, scale, shift, vb, ab, gb, thb, soft, vrt, hb)
+            yt = y[t]
+            for q in range(q1 - q0):
+                o = q * RP
+                yo = (q0 + q) * Wo * C
+                for jw in range(Wo):
+                    p0 = o + 2 * jw * C
+                    p1 = p0 + WC
+                    ha, hb_, hc, hd = hb[p0:p0 + C], hb[p0 + C:p0 + 2 * C], hb[p1:p1 + C], hb[p1 + C:p1 + 2 * C]
+                    ta, tb, tc, td = (_sl(thb, p0, p0 + C), _sl(thb, p0 + C, p0 + 2 * C), _sl(thb, p1, p1 + C),
+                                      _sl(thb, p1 + C, p1 + 2 * C))
+                    yj = yt[yo + jw * C:yo + jw * C + C]
+                    for c in range(C):
+                        f = ((ha[c] >= _at(ta, c)) | (hb_[c] >= _at(tb, c)) | (hc[c] >= _at(tc, c))
+                             | (hd[c] >= _at(td, c)))
+                        yj[c] = one if f else zero
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def lif_pool_backward_blocked(x, static, scale, shift, v0, gvT, a, g, th, soft, detach, vr, code, alpha, gx, gv0, gp,
+                              T, H, W, C):  # pragma: no cover - compiled
+    """Adjoint of :func:`lif_pool_forward_blocked` (loss on the pooled spikes and the final membrane):
+    per block, recompute the ``T`` charges, then the recursion of :func:`lif_pool_backward` with
+    ``gs = gh = None``. ``gx`` receives ``dL/dxin`` (the gradient of the LIF input, i.e. of the
+    BatchNorm output when ``scale`` is given), ``(T, M)`` or ``(1, M)`` summed over time (``static``)."""
+    M = gv0.shape[0]
+    one = gv0.dtype.type(1.0)
+    zero = gv0.dtype.type(0.0)
+    f_soft = one if (soft and not detach) else zero
+    f_hard = zero if soft else one
+    f_hard_sg = one if (not soft and not detach) else zero
+    vrt = gv0.dtype.type(vr)
+    plain = soft and detach
+    WC = W * C
+    RP = 2 * WC
+    Wo = W // 2
+    n_rp = M // RP
+    per = max(1, RBLOCK // RP)
+    nmax = min(per * RP, M)
+    hs = np.empty((T, nmax), dtype=gv0.dtype)  # the block's recomputed charges
+    vb = np.empty(nmax, dtype=gv0.dtype)
+    sg = np.empty(nmax, dtype=gv0.dtype)
+    sp = np.empty(nmax, dtype=gv0.dtype)
+    cc = np.empty(nmax, dtype=gv0.dtype)
+    for q0 in range(0, n_rp, per):
+        q1 = min(q0 + per, n_rp)
+        b0 = q0 * RP
+        n = (q1 - q0) * RP
+        b1 = b0 + n
+        ab = _sl(a, b0, b1)
+        gb = _sl(g, b0, b1)
+        thb = _sl(th, b0, b1)
+        for j in range(n):
+            vb[j] = zero if v0 is None else v0[b0 + j]
+        for t in range(T):
+            _charge_block(x, static, t, b0, n, C, scale, shift, vb, ab, gb, thb, soft, vrt, hs[t])
+        cb = gv0[b0:b1]  # gv_t = dL/dv_t, updated in place; ends as dL/dv0
+        for j in range(n):
+            cb[j] = zero if gvT is None else gvT[b0 + j]
+        if static:
+            for j in range(n):
+                gx[0, b0 + j] = zero
+        sgb = sg[:n]
+        spb = sp[:n]
+        ccb = cc[:n]
+        for t in range(T - 1, -1, -1):
+            ht = hs[t, :n]
+            gpt = gp[t]
+            gxb = gx[0, b0:b1] if static else gx[t, b0:b1]
+            for j in range(n):
+                spb[j] = one if ht[j] >= _at(thb, j) else zero
+            _surrogate_row(ht, thb, code, alpha, sgb)
+            for q in range(q1 - q0):
+                o = q * RP
+                go = (q0 + q) * Wo * C
+                for jw in range(Wo):
+                    p0 = o + 2 * jw * C
+                    p1 = p0 + WC
+                    sa, sb, sc, sd = spb[p0:p0 + C], spb[p0 + C:p0 + 2 * C], spb[p1:p1 + C], spb[p1 + C:p1 + 2 * C]
+                    ra, rb, rc, rd = ccb[p0:p0 + C], ccb[p0 + C:p0 + 2 * C], ccb[p1:p1 + C], ccb[p1 + C:p1 + 2 * C]
+                    gw = gpt[go + jw * C:go + jw * C + C]
+                    for c in range(C):
+                        right0 = sb[c] > sa[c]
+                        right1 = sd[c] > sc[c]
+                        lower = max(sc[c], sd[c]) > max(sa[c], sb[c])
+                        gv = gw[c]
+                        ra[c] = zero if (lower | right0) else gv
+                        rb[c] = gv if (right0 & ~lower) else zero
+                        rc[c] = gv if (lower & ~right1) else zero
+                        rd[c] = gv if (lower & right1) else zero
+            for j in range(n):
+                ccb[j] = ccb[j] * sgb[j]
+            if plain:
+                if static:
+                    for j in range(n):
+                        G = ccb[j] + cb[j]
+                        gxb[j] = gxb[j] + _at(gb, j) * G
+                        cb[j] = _at(ab, j) * G
+                else:
+                    for j in range(n):
+                        G = ccb[j] + cb[j]
+                        gxb[j] = _at(gb, j) * G
+                        cb[j] = _at(ab, j) * G
+            else:
+                for j in range(n):
+                    D = (one - f_soft * _at(thb, j) * sgb[j] - f_hard * spb[j]
+                         + f_hard_sg * (vrt - ht[j]) * sgb[j])
+                    G = ccb[j] + cb[j] * D
+                    gxb[j] = gxb[j] + _at(gb, j) * G if static else _at(gb, j) * G
+                    cb[j] = _at(ab, j) * G
