@@ -97,16 +97,24 @@ def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any, list[float]]
     return statistics.median(times), out, times
 
 
+#: process CPU seconds (ours, peer) of the last timed_pair, medians; record() reports them with the
+#: wall times (one thread: CPU time is less sensitive to other jobs on a shared machine)
+_LAST_CPU: dict[str, float] = {}
+
+
 def timed_pair(f_ours: Callable[[], Any], f_peer: Callable[[], Any], repeats: int) -> tuple[float, Any, float, Any]:
     """Alternate ours and the peer run by run, so that both see the same machine load; medians."""
-    t_o, t_p, o, p = [], [], None, None
+    t_o, t_p, c_o, c_p, o, p = [], [], [], [], None, None
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         o = f_ours()
         t_o.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
+        c_o.append(time.process_time() - c0)
+        c0, t0 = time.process_time(), time.perf_counter()
         p = f_peer()
         t_p.append(time.perf_counter() - t0)
+        c_p.append(time.process_time() - c0)
+    _LAST_CPU.update(ours=statistics.median(c_o), peer=statistics.median(c_p))
     return statistics.median(t_o), o, statistics.median(t_p), p
 
 
@@ -295,10 +303,16 @@ def bench_size(size: str, repeats: int, taus: dict[str, float], steps: tuple[str
 
     def record(name: str, t_ours: float, t_peer: float, agree: dict[str, Any], note: str = "") -> None:
         ratio = t_peer / t_ours
-        rows[name] = {"ours_s": t_ours, "peer_s": t_peer, "speedup": ratio, **agree, **({"note": note} if note else {}),
-                      "load_average": round(os.getloadavg()[0], 2)}
+        cpu = {}
+        if _LAST_CPU:
+            cpu = {"ours_cpu_s": _LAST_CPU["ours"], "peer_cpu_s": _LAST_CPU["peer"],
+                   "speedup_cpu": _LAST_CPU["peer"] / _LAST_CPU["ours"]}
+            _LAST_CPU.clear()
+        rows[name] = {"ours_s": t_ours, "peer_s": t_peer, "speedup": ratio, **cpu, **agree,
+                      **({"note": note} if note else {}), "load_average": round(os.getloadavg()[0], 2)}
         agree_s = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in agree.items())
-        print(f"{name:<18} ours {t_ours:8.3f} s   peer {t_peer:8.3f} s   peer/ours {ratio:6.2f}x   {agree_s}"
+        cpu_s = f"   CPU {cpu['speedup_cpu']:.2f}x" if cpu else ""
+        print(f"{name:<18} ours {t_ours:8.3f} s   peer {t_peer:8.3f} s   peer/ours {ratio:6.2f}x{cpu_s}   {agree_s}"
               + (f"   ({note})" if note else ""), flush=True)
         if save is not None:
             save(result)

@@ -182,8 +182,10 @@ def acdc(engine: PatchEngine, threshold: float | None = None, checkpoint: str | 
     _no_extra("acdc", kwargs)
     idx = engine.index
     E, P = idx.n_edges, engine.P
-    d_abl = float(_distance(engine, torch.tensor([engine.m_ablated], dtype=torch.float64))[0])
-    tau = 0.01 * d_abl if threshold is None else float(threshold)
+    if threshold is None:  # the all-ablated run costs a forward: only when tau is not given
+        tau = 0.01 * float(_distance(engine, torch.tensor([engine.m_ablated], dtype=torch.float64))[0])
+    else:
+        tau = float(threshold)
     if tau < 0:
         raise DiscoveryError(f"ACDC threshold tau must be >= 0, got {tau}.")
     window = engine.n_patch_configs_per_chunk if window is None else max(1, int(window))

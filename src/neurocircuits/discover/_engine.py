@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -297,6 +298,9 @@ class PatchEngine:
             table = g.edge_table.clone()
             table[table < 0] = idx.n_edges
             self.group_table.append(table)
+        # the per-forward planning runs on these numpy copies: a few dozen tiny array operations per
+        # reader group cost microseconds in numpy and several times more as torch dispatches
+        self.group_table_np = [t.numpy() for t in self.group_table]
 
     @property
     def n_configs_per_chunk(self) -> int:
@@ -350,38 +354,46 @@ class PatchEngine:
         k = mask.shape[0]
         idx = self.index
         B = self.B
-        m_pad = torch.cat([mask, torch.zeros_like(mask[:, :1])], dim=1)  # (K, E+1, P)
+        host = mask.detach().cpu()
+        mask_np = (host if host.dtype in (torch.float32, torch.float64) else host.double()).numpy()  # numpy has no bf16
+        m_pad = np.concatenate([mask_np, np.zeros_like(mask_np[:, :1])], axis=1)  # (K, E+1, P)
+
+        def to_torch(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(a)).to(device=mask.device, dtype=mask.dtype)
+
         Plan = tuple[str, torch.Tensor, list[int], list[int]]  # mode, mask slice, complement writers/readers
         active: list[tuple[int, Plan, list[int], list[int]]] = []
         needed: set[int] = set()
         for gi, g in enumerate(idx.groups):
-            m_g = m_pad[:, self.group_table[gi]]  # (K, U, R, P)
+            table = self.group_table_np[gi]
+            m_g = m_pad[:, table]  # (K, U, R, P)
             nz = m_g != 0
-            if not bool(nz.any()):
+            if not nz.any():
                 continue
-            usel = torch.nonzero(nz.any(3).any(2).any(0)).flatten().tolist()
-            rsel = torch.nonzero(nz.any(3).any(1).any(0)).flatten().tolist()
+            nz_ur = nz.any(axis=(0, 3))  # (U, R)
+            usel = np.flatnonzero(nz_ur.any(1)).tolist()
+            rsel = np.flatnonzero(nz_ur.any(0)).tolist()
             # Mostly-ablated heads: delta_r = S - sum_u (1 - m_ur) D_u with S = sum_u D_u shared by all
             # readers of the group; cheaper than the direct einsum when few edges are kept.
             n_u = len(g.writers)
-            full_in = bool((self.group_table[gi][:, rsel] < idx.n_edges).all())
+            full_in = bool((table[:, rsel] < idx.n_edges).all())
             comp = m_g[:, :, rsel]
-            cnz = (1 - comp) != 0
-            cu = torch.nonzero(cnz.any(3).any(2).any(0)).flatten().tolist()
-            cr = torch.nonzero(cnz.any(3).any(1).any(0)).flatten().tolist()
+            kept = 1 - comp
+            c_ur = (kept != 0).any(axis=(0, 3))
+            cu = np.flatnonzero(c_ur.any(1)).tolist()
+            cr = np.flatnonzero(c_ur.any(0)).tolist()
             if self.use_complement and full_in and len(rsel) > 1 and n_u + len(cu) * len(cr) < len(usel) * len(rsel):
-                cm = (1 - comp)[:, cu][:, :, cr]
-                active.append((gi, ("complement", cm, cu, cr), list(range(n_u)), rsel))
+                active.append((gi, ("complement", to_torch(kept[:, cu][:, :, cr]), cu, cr), list(range(n_u)), rsel))
                 needed.update(g.writers)
                 continue
             if self.group_contiguous[gi]:  # a covering slice beats gathering the selected writers
                 usel = list(range(usel[0], usel[-1] + 1))
-            m_g = m_g[:, usel][:, :, rsel]
-            ksel = torch.nonzero(nz.any(3).any(2).any(1)).flatten().tolist()
+            m_sel = m_g[:, usel][:, :, rsel]
+            ksel = np.flatnonzero(nz.any(axis=(1, 2, 3))).tolist()
             if 2 * len(ksel) <= k:  # only some configurations touch this reader: patch just their rows
-                active.append((gi, ("sparse", m_g[ksel], ksel, []), usel, rsel))
+                active.append((gi, ("sparse", to_torch(m_sel[ksel]), ksel, []), usel, rsel))
             else:
-                active.append((gi, ("direct", m_g, [], []), usel, rsel))
+                active.append((gi, ("direct", to_torch(m_sel), [], []), usel, rsel))
             needed.update(g.writers[u] for u in usel)
         cut: str | None = None
         if self.use_cut and active:
