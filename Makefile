@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-core
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: demo test test-slow test-peer bench bench-discovery bench-sim bench-snn bench-cells bench-reservoir venv clean
+.PHONY: demo test test-slow test-peer bench bench-discovery bench-sim bench-snn bench-cells bench-reservoir bench-connectomes venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,7 @@ test-peer: .venv-bench-discovery/.installed
 # Each benchmark gets its own environment (.venv-bench-NAME) with its peer libraries, because the
 # peers do not all install together. torch stays pinned to the CPU wheel in each.
 BENCHES := discovery sim snn cells reservoir
-bench: $(addprefix bench-,$(BENCHES))
+bench: $(addprefix bench-,$(BENCHES)) bench-connectomes
 
 .venv-bench-%/.installed:
 	$(PYTHON) -m venv .venv-bench-$*
@@ -46,6 +46,10 @@ bench: $(addprefix bench-,$(BENCHES))
 
 $(addprefix bench-,$(BENCHES)): bench-%: .venv-bench-%/.installed
 	.venv-bench-$*/bin/python bench/$*.py
+
+# no peer package exists for Fly-CL / RanPAC: both sides are ours, in the core environment
+bench-connectomes: $(STAMP)
+	$(PY) bench/connectomes.py
 
 clean:
 	rm -rf $(VENV) .venv-bench-* reports build *.egg-info
