@@ -285,7 +285,10 @@ def acdc(engine: PatchEngine, threshold: float | None = None, checkpoint: str | 
 class _CostFit:
     """Least-squares fit ``time = a + b * configurations`` of the timed forwards, one per key (the cut
     hook of the reader under test: the layers a forward runs); ``overhead`` is ``a / b`` (the fixed
-    cost in configurations), :data:`FORWARD_OVERHEAD_CONFIGS` until two sizes were timed 3 times each."""
+    cost in configurations). A key timed at fewer than two sizes (3 times each) borrows ``a`` from
+    the keys already fitted (the fixed cost of a forward is mostly the same Python and hook work,
+    whatever layers it runs) and takes ``b`` from its own mean; with nothing timed yet it is
+    :data:`FORWARD_OVERHEAD_CONFIGS`."""
 
     def __init__(self) -> None:
         self.n: dict[Any, dict[int, list[float]]] = {}
@@ -293,17 +296,30 @@ class _CostFit:
     def add(self, key: Any, k: int, seconds: float) -> None:
         self.n.setdefault(key, {}).setdefault(k, []).append(seconds)
 
-    def overhead(self, key: Any) -> float:
+    def _fit(self, key: Any) -> tuple[float, float] | None:
         n = self.n.get(key, {})
         sizes = [k for k, ts in n.items() if len(ts) >= 3]
         if len(sizes) < 2:
-            return FORWARD_OVERHEAD_CONFIGS
+            return None
         xs = [float(k) for k in sizes for _ in n[k]]
         ys = [t for k in sizes for t in n[k]]
         mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
         sxx = sum((x - mx) ** 2 for x in xs)
         b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
-        a = my - b * mx
+        return my - b * mx, b
+
+    def overhead(self, key: Any) -> float:
+        fit = self._fit(key)
+        if fit is None:
+            fits = [f for f in (self._fit(other) for other in self.n if other != key) if f is not None and f[1] > 0]
+            n = self.n.get(key, {})
+            if not fits or not n:
+                return FORWARD_OVERHEAD_CONFIGS
+            a = sorted(f[0] for f in fits)[len(fits) // 2]
+            mean_k = sum(k * len(ts) for k, ts in n.items()) / sum(len(ts) for ts in n.values())
+            mean_t = sum(sum(ts) for ts in n.values()) / sum(len(ts) for ts in n.values())
+            fit = (a, (mean_t - a) / mean_k)
+        a, b = fit
         if b <= 0:
             return 16.0
         return min(16.0, max(0.25, a / b))

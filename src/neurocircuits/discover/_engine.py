@@ -32,9 +32,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..layers.hooks import HookPoint, cache_activations, changed_slices, hook_points, hooks, mark_changed, mark_repeated, repeated_blocks
+from ..layers.hooks import HookPoint, cache_activations, hook_points, hooks, mark_repeated
 from ._index import DiscoveryError, GraphIndex, ReaderGroup, build_index
 from ._metrics import ABLATIONS, METRICS
+from ._static_readers import StaticReaders, _scatter_configs
 
 MaskSource = torch.Tensor | Callable[[int, int], torch.Tensor]
 
@@ -60,40 +61,11 @@ def _repeat(x: torch.Tensor, k: int) -> torch.Tensor:
     return x.repeat((k,) + (1,) * (x.ndim - 1)) if k > 1 else x
 
 
-def _scatter_configs(xs: torch.Tensor, rows: torch.Tensor, patched: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """``xs`` (K, B, ...) with the configurations ``rows`` replaced by ``patched`` (len(rows) * B, ...),
-    reshaped to ``shape``; keeps ``patched``'s changed-heads hint (the rest is ``xs`` unchanged)."""
-    out = xs.index_copy(0, rows, patched.reshape((rows.numel(),) + tuple(xs.shape[1:]))).reshape(shape)
-    hint = changed_slices(patched)
-    return out if hint is None else mark_changed(out, *hint)
-
-
-def _complement_to_direct(plan: Any, n_writers: int, n_readers: int, P: int) -> torch.Tensor:
-    """The ablation mask (K, U, R, P) of a ``complement`` plan, whose mask holds the *kept* edges of
-    the writers ``cu`` x readers ``cr`` (every other edge of those readers is ablated)."""
-    _, kept, cu, cr = plan
-    m = kept.new_ones((kept.shape[0], n_writers, n_readers, P))
-    if cu and cr:
-        cu_t = torch.tensor(cu, dtype=torch.long, device=kept.device)
-        cr_t = torch.tensor(cr, dtype=torch.long, device=kept.device)
-        m[:, cu_t[:, None], cr_t[None, :]] = 1 - kept
-    return m
-
-
-def _delta_like_heads(delta: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """Reader deltas (K, B, P, R, F) as a view laid out like per-head inputs (K, B, pos, R, ...) of
-    ``shape`` (K, B, pos, heads, ...): F holds pos / P positions, and P or pos / P is 1."""
-    k, b, p, r, f = delta.shape
-    rest = tuple(shape[4:])
-    per = shape[2] // p
-    return delta.view((k, b, p, r, per) + rest).movedim(4, 3).reshape((k, b, shape[2], r) + rest)
-
-
 def _slice_head(x: torch.Tensor, head: int | None) -> torch.Tensor:
     return x if head is None else x.select(2, head)
 
 
-class PatchEngine:
+class PatchEngine(StaticReaders):
     """Caches clean and ablation activations of a model on prompt pairs and runs patched forwards.
 
     Args:
@@ -324,29 +296,6 @@ class PatchEngine:
         return torch.zeros(k, self.index.n_edges, self.P, dtype=self.dtype, device=self.device)
 
     # -- patched forward -------------------------------------------------------------------
-    def _reader_delta_to_hook(self, g: ReaderGroup, rsel: list[int], delta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        # delta (K, B, P, R', F) for the readers rsel of group g -> x minus delta, shaped like x (N, ...)
-        n = x.shape[0]
-        r = len(rsel)
-        d = delta.reshape(n, self.P, r, -1).permute(0, 2, 1, 3)  # (N, R', P, F)
-        if g.heads[0] is None:
-            return x - d.reshape(x.shape)
-        rest = x.shape[1:2] + x.shape[3:]
-        d = d.reshape((n, r) + tuple(rest)).movedim(1, 2)  # (N, pos, R', ...)
-        heads = [g.heads[i] for i in rsel]
-        # hint for the model: only these heads changed, and (when x is K identical blocks) which of
-        # them changed identically in every configuration, so it may project those once
-        blocks = repeated_blocks(x)
-        uniform: list[int] = []
-        if blocks > 1 and delta.shape[0] == blocks:
-            same = (delta[1:] == delta[:1]).flatten(0, 2).all(0).all(-1)  # (R',)
-            uniform = [h for h, u in zip(heads, same.tolist()) if u]
-        if heads == list(range(x.shape[2])):
-            return mark_changed(x - d, 2, heads, blocks, uniform)
-        out = x.clone()  # x - d on the patched heads (x + (-d) is exactly x - d), x elsewhere
-        out.index_add_(2, torch.tensor(heads, device=x.device), d, alpha=-1)
-        return mark_changed(out, 2, heads, blocks, uniform)
-
     def _patch_hooks(self, mask: torch.Tensor, clean_inputs: bool = False) -> list[tuple[str, Callable[..., Any]]]:
         """Hooks for one batched patched forward. Reader hooks are attached only where some edge into
         them is ablated (an unhooked reader keeps the model's fast path), and only the writers that feed
@@ -523,171 +472,10 @@ class PatchEngine:
                 fns.append((hook, writer_fn(hook, mine)))
         return fns
 
-    def _static_class(self, c: int) -> torch.Tensor:
-        """Clean-minus-ablation writer outputs of class ``c``, stacked in local order: (n_c, B, P, F)."""
-        if c not in self._static_cache:
-            ws = sorted((w for w in range(len(self.wclass)) if self.wclass[w] == c), key=lambda w: self.wlocal[w])
-            self._static_cache[c] = torch.stack([self.clean_flat[w] - self.abl_flat[w] for w in ws])
-        return self._static_cache[c]
-
-    def _static_reader(self, g: ReaderGroup, c: int, plan: Any, rsel: list[int], x: torch.Tensor, writers: list[int],
-                       rows: list[int], static: set[int], bufs: dict[int, torch.Tensor], k: int) -> torch.Tensor:
-        """A reader hook whose writers ran (partly) before the cut on the clean prompts: their differences
-        are the same in all K configurations, so they are contracted once from (U, B, P, F), not (U, K, B, P, F)."""
-        B = self.B
-        dev = x.device
-        pre = [i for i, w in enumerate(writers) if w in static]
-        post = [i for i, w in enumerate(writers) if w not in static]
-        locs = [self.wlocal[writers[i]] for i in pre]
-        if locs == list(range(locs[0], locs[0] + len(locs))):  # contiguous: a view, no copy
-            S = self._static_class(c)[locs[0]:locs[0] + len(locs)]
-        else:
-            S = self._static_class(c).index_select(0, torch.tensor(locs, device=dev))
-        prow = [rows[i] for i in post]
-        if not prow:
-            D = None
-        elif prow == list(range(prow[0], prow[0] + len(prow))):  # contiguous: a view, no copy
-            D = bufs[c][prow[0]:prow[0] + len(prow)]
-        else:
-            D = bufs[c].index_select(0, torch.tensor(prow, device=dev))
-        pre_t = torch.tensor(pre, device=dev)
-        post_t = torch.tensor(post, device=dev)
-        key0 = (g.hook, tuple(locs))
-        if plan[0] != "sparse" and self.use_blocks and self.use_static_delta_cache:
-            m_dir = plan[1] if plan[0] == "direct" else _complement_to_direct(plan, len(writers), len(rsel), self.P)
-            post_part = None if D is None else (m_dir.index_select(1, post_t), D)
-            return self._blocks_reader(g, rsel, x, m_dir.index_select(1, pre_t), key0, S, k, post_part)
-
-        def contract(m: torch.Tensor, krows: torch.Tensor | None = None) -> torch.Tensor:
-            m_pre = m.index_select(1, pre_t)
-            if self.use_static_delta_cache:
-                out = self._cached_static(key0, m_pre, S)
-            else:
-                out = torch.einsum("kurp,ubpf->kbprf", m_pre, S)
-            if D is not None:
-                d = D if krows is None else D.index_select(1, krows)
-                out = out + torch.einsum("kurp,ukbpf->kbprf", m.index_select(1, post_t), d)
-            return out
-
-        mode, m_g, cu, cr = plan
-        if mode == "sparse":
-            rows_k = torch.tensor(cu, dtype=torch.long, device=dev)
-            delta = contract(m_g, rows_k)
-            xs = x.reshape((k, B) + tuple(x.shape[1:]))
-            sub = xs.index_select(0, rows_k).reshape((len(cu) * B,) + tuple(x.shape[1:]))
-            patched = self._reader_delta_to_hook(g, rsel, delta, sub)
-            return _scatter_configs(xs, rows_k, patched, x.shape)
-        if mode == "direct":
-            return self._reader_delta_to_hook(g, rsel, contract(m_g), x)
-        tkey = key0 + ("total",)
-        total = self._delta_cache.get(tkey) if self.use_static_delta_cache else None
-        if total is None:
-            total = S.sum(0).unsqueeze(0)  # (1, B, P, F)
-            if self.use_static_delta_cache:
-                self._delta_cache[tkey] = total
-                self._delta_cache_bytes += total.numel() * total.element_size()
-        if D is not None:
-            total = total + D.sum(0)
-        total = total.expand(k, -1, -1, -1).unsqueeze(3)  # (K, B, P, 1, F)
-        if not cu:
-            delta = total.expand(-1, -1, -1, len(rsel), -1)
-        else:
-            m_full = torch.zeros((k, len(writers), len(cr), self.P), dtype=m_g.dtype, device=m_g.device)
-            m_full[:, cu] = m_g
-            kept = contract(m_full)
-            if cr == list(range(len(rsel))):
-                delta = total - kept
-            else:
-                delta = total.repeat(1, 1, 1, len(rsel), 1)
-                delta[:, :, :, cr] -= kept
-        return self._reader_delta_to_hook(g, rsel, delta, x)
-
     def _positions(self, trim: bool) -> contextlib.AbstractContextManager[Any]:
         if not trim or self.trim_positions is None or not self.use_output_positions:
             return contextlib.nullcontext()
         return self.model.output_positions(self.trim_positions)  # type: ignore[operator]
-
-    def _cached_static(self, key0: tuple[Any, ...], m: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
-        """``einsum("kurp,ubpf->kbprf", m, S)`` assembled from per-mask-column contributions,
-        each computed once and kept in a byte-bounded LRU cache (identical numbers: same einsum per column)."""
-        k, _, r, _ = m.shape
-        cols = m.permute(0, 2, 1, 3).contiguous().cpu()  # (K, R, U, P)
-        parts = [self._static_column(key0 + (cols[kk, rr].numpy().tobytes(),), m[kk:kk + 1, :, rr:rr + 1], S)
-                 for kk in range(k) for rr in range(r)]
-        out = torch.stack(parts).view((k, r) + tuple(parts[0].shape))  # (K, R, B, P, F)
-        return out.permute(0, 2, 3, 1, 4)  # (K, B, P, R, F)
-
-    def _static_column(self, key: tuple[Any, ...], m_col: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
-        """``sum_u m_col[u] S[u]`` (B, P, F) for one mask column (1, U, 1, P), from the LRU cache."""
-        hit = self._delta_cache.get(key)
-        if hit is not None:
-            self._delta_cache.move_to_end(key)
-            return hit
-        hit = torch.einsum("kurp,ubpf->kbprf", m_col, S)[0, :, :, 0]  # (B, P, F)
-        self._delta_cache[key] = hit
-        self._delta_cache_bytes += hit.numel() * hit.element_size()
-        while self._delta_cache_bytes > self.delta_cache_limit_bytes and len(self._delta_cache) > 1:
-            _, old = self._delta_cache.popitem(last=False)
-            self._delta_cache_bytes -= old.numel() * old.element_size()
-        return hit
-
-    def _blocks_reader(self, g: ReaderGroup, rsel: list[int], x: torch.Tensor, m: torch.Tensor,
-                       key0: tuple[Any, ...], S: torch.Tensor, k: int,
-                       post: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        """A reader hook whose ablated writers ran (partly) before the cut, written straight into its
-        output: each configuration's input minus one cached contribution per (configuration, reader)
-        for the writers before the cut (``m`` (K, U, R, P) over ``S``), minus the einsum of the writers
-        after it (``post = (m_post, D)``). On K identical input blocks (``mark_repeated``) a reader
-        whose contribution is the same in every configuration is computed once and broadcast, and the
-        output says which heads those are (``mark_changed``). Same numbers as the stacked contraction."""
-        B = self.B
-        self.last_modes[g.hook] = "blocks"
-        cols = m.permute(0, 2, 1, 3).contiguous().cpu()  # (K, R, U, P)
-        xs = x.view((k, B) + tuple(x.shape[1:]))
-        by_head = g.heads[0] is not None
-        block = tuple(xs.shape[1:3]) + tuple(xs.shape[4:]) if by_head else tuple(xs.shape[1:])  # one reader's (B, pos, ...)
-        repeated = k > 1 and repeated_blocks(x) == k
-        post_free = [True] * len(rsel) if post is None else (post[0] != 0).any(3).any(1).logical_not().all(0).tolist()
-        # shared block: x with every reader whose contribution is the same in all configurations patched
-        base = xs[0].clone() if repeated else xs.clone()
-        uniform: list[int] = []
-        varying: list[tuple[int, int, list[tuple[Any, ...]]]] = []
-        for rr, r in enumerate(rsel):
-            keys = [key0 + (cols[kk, rr].numpy().tobytes(),) for kk in range(k)]
-            if any(key != keys[0] for key in keys):
-                varying.append((rr, r, keys))
-                continue
-            dst = base.select(base.dim() - x.dim() + 2, g.heads[r]) if by_head else base
-            part = self._static_column(keys[0], m[:1, :, rr:rr + 1], S)
-            dst.sub_(part.reshape(block))  # broadcast over the K configurations when not repeated
-            if by_head and repeated and post_free[rr]:
-                uniform.append(g.heads[r])
-        out = base.unsqueeze(0).expand_as(xs).contiguous() if repeated else base
-        for rr, r, keys in varying:
-            for kk in range(k):
-                part = self._static_column(keys[kk], m[kk:kk + 1, :, rr:rr + 1], S)
-                dst = out[kk].select(2, g.heads[r]) if by_head else out[kk]
-                if repeated:
-                    src = xs[0].select(2, g.heads[r]) if by_head else xs[0]
-                    torch.sub(src, part.reshape(src.shape), out=dst)
-                else:
-                    dst.sub_(part.reshape(dst.shape))
-        if post is not None:
-            m_post, D = post
-            delta = torch.einsum("kurp,ukbpf->kbprf", m_post, D)  # (K, B, P, R, F)
-            if by_head:
-                d = _delta_like_heads(delta, out.shape)  # (K, B, pos, R, ...) view
-                heads = [g.heads[r] for r in rsel]
-                if heads == list(range(out.shape[3])):
-                    out.sub_(d)
-                else:
-                    out.index_add_(3, torch.tensor(heads, device=x.device), d, alpha=-1)
-            else:
-                out.sub_(delta.reshape(out.shape))
-        out = out.view(x.shape)
-        if not by_head:
-            return out
-        return mark_changed(out, 2, [g.heads[r] for r in rsel], k if repeated else 1, uniform)
 
     def patched_output(self, mask: torch.Tensor, inputs: torch.Tensor | None = None, trim: bool = False) -> torch.Tensor:
         """Outputs ``(K, B, ...)`` of K patched runs (one batched forward; no chunking).
