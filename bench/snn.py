@@ -10,11 +10,13 @@ Each library trains for ``--epochs`` epochs, round-robin (epoch e of every libra
 background load hits all alike); per run we report the median wall time and the median process CPU
 time (user + system, less sensitive to other jobs on a shared machine) of one epoch, the test
 accuracy after the last epoch, and the ratios (peer time / neurocircuits time). ``--runs`` repeats
-everything with fresh models; the summary gives the median over runs and the spread (min, max).
-neurocircuits runs its default path: on CPU with numba installed, the fused LIF's compiled kernels
-and the exact two-pass 2x2 max pool (``layers.spiking.SpikeMaxPool2d``, same values and gradients
-as ``nn.MaxPool2d(2)``); the first epoch includes their one-time compilation if numba's on-disk
-cache is cold (the median over epochs excludes it).
+everything with fresh models, run ``r`` seeded with ``r`` (initialisation and batch order, the same
+for every library); the summary gives the median over runs and the spread (min, max).
+neurocircuits runs its default path: on CPU with numba installed, the fused LIF's compiled kernels;
+in the conv SNN, channels-last maps and each block's BatchNorm + LIF + 2x2 max pool as one compiled
+op (same values and gradients as ``nn.BatchNorm2d`` -> LIF -> ``nn.MaxPool2d(2)`` up to float
+rounding); the first epoch includes their one-time compilation if numba's on-disk cache is cold
+(the median over epochs excludes it).
 Peers are written in each library's documented idiom (snnTorch: a per-step loop over layers;
 SpikingJelly: multi-step modules with the torch backend; norse: LIFBoxCell per step, norse's own
 SuperSpike surrogate). For every library the first layer's current (static input) is computed once
@@ -251,9 +253,10 @@ class Trainer:
         return res
 
 
-def run_all(libs: dict, k: int, data, epochs: int) -> dict:
-    """Round-robin: epoch e of every library runs back to back, so load on the machine hits all alike."""
-    trainers = {lib: Trainer(lib, spec[k], spec[2], data) for lib, spec in libs.items()}
+def run_all(libs: dict, k: int, data, epochs: int, seed: int = 0) -> dict:
+    """Round-robin: epoch e of every library runs back to back, so load on the machine hits all alike.
+    Every library gets the same ``seed`` (initialisation and batch order)."""
+    trainers = {lib: Trainer(lib, spec[k], spec[2], data, seed=seed) for lib, spec in libs.items()}
     for _ in range(epochs):
         for tr in trainers.values():
             tr.epoch()
@@ -307,7 +310,7 @@ def main() -> None:
         for task, layout, epochs, k in tasks:
             data = load_digits(layout)
             print(f"run {run + 1}/{args.runs} {task}: {epochs} epochs, batch 128, {len(data.y_train)} train samples")
-            res[task] = run_all(libs, k, data, epochs)
+            res[task] = run_all(libs, k, data, epochs, seed=run)  # run r: seed r for every library
             base, cbase = res[task]["neurocircuits"]["epoch_s_median"], res[task]["neurocircuits"]["epoch_cpu_s_median"]
             for lib in libs:
                 if lib != "neurocircuits":

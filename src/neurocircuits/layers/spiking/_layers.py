@@ -117,7 +117,9 @@ class SpikingConv2d(nn.Module):
             T, B = x.shape[:2]
             if T > 1 and x.stride(0) == 0:  # time-constant input: one convolution, BN statistics over it
                 base = _static_base(x)
-                return self.neuron.forward_bn_pool(self.conv(base if base is not None else x[0]), T, True, self.bn, state)
+                z = self.conv(base if base is not None else x[0])  # NCHW from a 1-channel input: made NHWC
+                return self.neuron.forward_bn_pool(z.contiguous(memory_format=torch.channels_last), T, True, self.bn,
+                                                   state)
             z = self.conv(x.reshape(T * B, *x.shape[2:]).contiguous(memory_format=torch.channels_last))
             return self.neuron.forward_bn_pool(z.contiguous(memory_format=torch.channels_last), T, False, self.bn, state)
         cur = self.current(x)
