@@ -39,7 +39,7 @@ class Workspace:
     those without fresh pages). Without ``torch._C._storage_Use_Count`` this is ``torch.empty``.
     """
 
-    def __init__(self, max_bytes: int = 512 << 20, max_per_key: int = 8, min_bytes: int = 64 << 10) -> None:
+    def __init__(self, max_bytes: int = 256 << 20, max_per_key: int = 8, min_bytes: int = 64 << 10) -> None:
         self.max_bytes, self.max_per_key, self.min_bytes = max_bytes, max_per_key, min_bytes
         self._free: dict[int, list[torch.UntypedStorage]] = {}
         self._bytes = 0
@@ -47,7 +47,7 @@ class Workspace:
 
     def empty(self, numel: int, dtype: torch.dtype) -> Tensor:
         """A 1-D CPU tensor of ``numel`` elements (uninitialised)."""
-        nbytes = numel * torch.empty((), dtype=dtype).element_size()
+        nbytes = numel * _itemsize(dtype)
         if nbytes < self.min_bytes or _use_count is None:
             return torch.empty(numel, dtype=dtype)
         with self._lock:
@@ -73,6 +73,11 @@ class Workspace:
 
 
 WORKSPACE = Workspace()
+
+
+@functools.cache
+def _itemsize(dtype: torch.dtype) -> int:
+    return torch.empty((), dtype=dtype).element_size()
 
 
 @functools.cache
