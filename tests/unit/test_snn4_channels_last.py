@@ -197,3 +197,18 @@ def test_forward_pool_keeps_sequences_only_for_hooks():
     assert torch.equal(plain, hooked) and len(seen) == 1
     cur = net.blocks[0].current(net._encode(x, 3))
     assert torch.allclose(seen[0], lif_multistep(cur, None, net.blocks[0].neuron.decay(), 1.0, 1.0).membrane, atol=1e-12)
+
+
+def test_energy_estimate_sees_every_layer_of_the_channels_last_conv_net():
+    """The read-out of channels-last maps (permuted weights, no NCHW copy) still runs through its
+    module when hooked: energy_estimate counts conv, conv and linear layers exactly as in NCHW."""
+    from neurocircuits.models import create_model
+    from neurocircuits.models.spiking import energy_estimate
+
+    torch.manual_seed(2)
+    nets = [create_model("spiking_conv", channels=(4, 8), time_steps=4, dtype=D, channels_last=cl) for cl in (False, True)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    x = torch.rand(6, 1, 8, 8, dtype=D) * 2
+    reps = [energy_estimate(net, x) for net in nets]
+    assert [layer.name for layer in reps[1].layers] == ["blocks.0.conv", "blocks.1.conv", "out.fc"]
+    assert reps[0] == reps[1] and reps[1].snn_energy_pj > 0

@@ -163,9 +163,26 @@ class SpikingConvNet(_SpikingNet):
         for block, st in zip(self.blocks, prev):
             s, ns = block.forward_pool(s, st)  # conv -> BN -> neuron -> 2x2 max pool (fused for LIF)
             new.append(ns)
-        s, ns = self.out(s.flatten(2), prev[-1])
+        s, ns = self._readout(s, prev[-1])
         new.append(ns)
         return s, SpikingNetState(tuple(new))
+
+    def _readout(self, s: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """``self.out`` on the flattened maps. Maps with channels-last steps are flattened in their
+        memory order (a view) and the read-out weights' columns permuted to match: the same sums as
+        ``self.out(s.flatten(2))`` without copying the maps (and their gradient) to NCHW order."""
+        from ..functional._lif_pool import is_channels_last_steps
+        from ..layers.spiking._neurons import _hooked
+
+        # hooks on the read-out (energy_estimate counts its inputs) see the module called as usual
+        if s.dim() != 5 or not is_channels_last_steps(s) or _hooked(self.out) or _hooked(self.out.fc):
+            return self.out(s.flatten(2), state)
+        T, B, C, H, W = s.shape
+        flat = s.permute(0, 1, 3, 4, 2).reshape(T * B, H * W * C)  # a view of the NHWC memory
+        fc = self.out.fc
+        w = fc.weight.view(-1, C, H, W).permute(0, 2, 3, 1).reshape(fc.out_features, H * W * C)
+        cur = torch.nn.functional.linear(flat, w, fc.bias).view(T, B, fc.out_features)
+        return self.out.neuron(cur, state)
 
 
 @register_model("spiking_mlp", family="spiking", paper="Neftci, Mostafa & Zenke 2019 (surrogate gradients)")
