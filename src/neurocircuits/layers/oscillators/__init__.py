@@ -18,3 +18,8 @@ from ._map_chain import MAP_NEURONS as MAP_NEURONS
 from ._map_chain import HeterogeneousMapChain as HeterogeneousMapChain
 from ._map_chain import MapChainConfig as MapChainConfig
 from ._map_chain import MapChainState as MapChainState
+from ._learned_binding import BindingAKOrN as BindingAKOrN
+from ._learned_binding import BindingAKOrNConfig as BindingAKOrNConfig
+from ._learned_binding import binding_ari as binding_ari
+from ._learned_binding import soft_cluster_count as soft_cluster_count
+from ._learned_binding import train_binding_akorn as train_binding_akorn
