@@ -20,6 +20,7 @@ numpy array still holding it keeps it out of reuse.
 from __future__ import annotations
 
 import functools
+import math
 import threading
 
 import numpy as np
@@ -114,7 +115,7 @@ def _nhwc_param(p: Tensor, shape: torch.Size, dtype: torch.dtype) -> np.ndarray 
 
 def _cl_empty(lead: tuple[int, ...], C: int, H: int, W: int, dtype: torch.dtype, buf: Tensor | None = None) -> Tensor:
     """``(*lead, C, H, W)`` with channels-last steps, from the workspace (or on ``buf``'s memory)."""
-    n = int(np.prod(lead))
+    n = math.prod(lead)
     flat = WORKSPACE.empty(n * H * W * C, dtype) if buf is None else buf
     return flat.view(n, H, W, C).permute(0, 3, 1, 2).view(*lead, C, H, W)
 
@@ -260,7 +261,7 @@ def _lif_pool_forward(ctx, x: Tensor, static: bool, v0: Tensor | None, decay: Te
     v = _cl_empty((B,), C, H, W, dt)
     x2 = _flat_storage(x, 1 if static else T)
     pv0 = None if v0 is None else _nhwc(v0, step_shape, dt)
-    a, g, th = (_nhwc_param(p, step_shape, dt) for p in (decay, gain, theta))
+    a, g, th = ctx.params = tuple(_nhwc_param(p, step_shape, dt) for p in (decay, gain, theta))
     ctx.blocked = not keep_sequences
     ctx.geom = (T, B, C, H, W, dt)
     if not keep_sequences:
@@ -289,7 +290,7 @@ def _lif_pool_backward(ctx, gy, gvT, gs, gh, v0, decay, gain, theta, gx2: np.nda
     gp = (_nhwc(gy, (T, B, C, H // 2, W // 2), dt).reshape(T, M // 4) if gy is not None
           else np.zeros((T, M // 4), dtype=np.dtype(str(dt).removeprefix("torch."))))
     gv0 = _cl_empty((B,), C, H, W, dt)
-    a, g, th = (_nhwc_param(p, step_shape, dt) for p in (decay, gain, theta))
+    a, g, th = ctx.params  # decay, gain and threshold take no gradient here: as in the forward
     pvT = None if gvT is None else _nhwc(gvT, step_shape, dt)
     code = _kernels().SURROGATE_CODES[surrogate]
     if ctx.blocked:  # no sequence was returned, so gs and gh are None
@@ -330,12 +331,10 @@ def bn_lif_pool_multistep(z: Tensor, steps: int, static: bool, weight: Tensor, b
     """
     mean, var = batchnorm_stats(z)
     n = z.numel() // z.shape[1]
-    if running_mean is not None:
-        with torch.no_grad():
-            rm = torch.from_numpy(mean).to(running_mean.dtype)
-            rv = torch.from_numpy(var * (n / max(n - 1, 1))).to(running_var.dtype)
-            running_mean.mul_(1 - momentum).add_(rm, alpha=momentum)
-            running_var.mul_(1 - momentum).add_(rv, alpha=momentum)
+    if running_mean is not None:  # in place, like BatchNorm (CPU buffers: this op runs on CPU only)
+        rm, rv = running_mean.detach().numpy(), running_var.detach().numpy()
+        rm[:] = (1 - momentum) * rm + momentum * mean
+        rv[:] = (1 - momentum) * rv + momentum * (var * (n / max(n - 1, 1)))
     invstd = 1.0 / np.sqrt(var + eps)
     return FusedBNLIFPoolCL.apply(z, weight, bias, v0, decay, gain, theta, (mean, invstd), float(v_reset),
                                   reset == "soft", bool(detach_reset), surrogate, float(alpha), int(steps), bool(static),

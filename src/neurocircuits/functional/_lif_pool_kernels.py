@@ -82,7 +82,8 @@ def lif_pool_forward(x, static, v0, a, g, th, soft, vr, h, s, y, v, H, W, C):  #
                 p1 = p0 + WC
                 # channel-long slices: unit-stride inner loops the compiler vectorises
                 ha, hb, hc, hd = ht[p0:p0 + C], ht[p0 + C:p0 + 2 * C], ht[p1:p1 + C], ht[p1 + C:p1 + 2 * C]
-                ta, tb, tc, td = _sl(th, p0, p0 + C), _sl(th, p0 + C, p0 + 2 * C), _sl(th, p1, p1 + C), _sl(th, p1 + C, p1 + 2 * C)
+                ta, tb = _sl(th, p0, p0 + C), _sl(th, p0 + C, p0 + 2 * C)
+                tc, td = _sl(th, p1, p1 + C), _sl(th, p1 + C, p1 + 2 * C)
                 yj = yt[yo + j * C:yo + j * C + C]
                 for c in range(C):
                     f = (ha[c] >= _at(ta, c)) | (hb[c] >= _at(tb, c)) | (hc[c] >= _at(tc, c)) | (hd[c] >= _at(td, c))

@@ -26,7 +26,8 @@ import torch
 from torch import Tensor, nn
 
 from ...functional.lif_multistep import MultiBitSpike as _MultiBitSpike
-from ...functional.lif_multistep import alif_multistep, gif_multistep, lif_multistep, lif_multistep_unrolled, lif_pool_multistep
+from ...functional.lif_multistep import _kernels, alif_multistep, gif_multistep, lif_multistep, lif_multistep_unrolled
+from ...functional.lif_multistep import lif_pool_multistep
 from ...functional.surrogate import SURROGATES, spike
 from ...registry import Registry
 from ..hooks import HookPoint
@@ -203,8 +204,6 @@ class LIF(_SpikingBase):
         """Whether :meth:`forward_bn_pool` can run ``bn`` (training-mode ``BatchNorm2d``), this LIF and
         the pool as one compiled op for inputs like ``like`` (CPU float, fixed surrogate slope, no
         learned decay or threshold, no hooks on the membrane or spikes)."""
-        from ...functional.lif_multistep import _kernels
-
         return (isinstance(bn, nn.BatchNorm2d) and bn.training and bn.affine and like.device.type == "cpu"
                 and like.dtype in (torch.float32, torch.float64) and _kernels() is not None
                 and not isinstance(self.alpha, Tensor) and self.surrogate in _kernels().SURROGATE_CODES
