@@ -246,6 +246,29 @@ def _rollout(policy: PermutationInvariantPolicy, batch: int, gen: torch.Generato
     return out
 
 
+def gae_advantages(mask: Tensor, values: Tensor, gamma: float, lam: float) -> Tensor:
+    """Generalised advantage estimates for reward 1 per step taken (CartPole).
+
+    Args:
+        mask: ``[batch, T]``, 1 where the step was taken (the episode was still running), else 0.
+        values: ``[batch, T]`` value estimates ``V(s_t)`` in return units.
+        gamma, lam: discount and GAE ``lambda``.
+
+    Returns ``A_t = sum_k (gamma lam)^k delta_{t+k}`` with ``delta_t = 1 + gamma V_{t+1} m_{t+1} - V_t``
+    (the value after the last step of an episode counts as 0), zero where ``mask`` is 0.
+    """
+    batch, steps = mask.shape
+    adv = torch.zeros_like(mask)
+    nxt_adv = torch.zeros(batch, dtype=mask.dtype, device=mask.device)
+    for t in range(steps - 1, -1, -1):
+        nxt_mask = mask[:, t + 1] if t + 1 < steps else torch.zeros_like(nxt_adv)
+        nxt_value = values[:, t + 1] if t + 1 < steps else torch.zeros_like(nxt_adv)
+        delta = 1.0 + gamma * nxt_value * nxt_mask - values[:, t]
+        nxt_adv = (delta + gamma * lam * nxt_mask * nxt_adv) * mask[:, t]
+        adv[:, t] = nxt_adv
+    return adv
+
+
 def train_ppo(policy: PermutationInvariantPolicy, target_return: float = 195.0, max_episodes: int = 3000,
               batch: int = 16, epochs: int = 4, lr: float = 3e-3, gamma: float = 0.99, lam: float = 0.95,
               clip: float = 0.2, value_coef: float = 0.5, entropy_coef: float = 0.01, max_grad_norm: float = 0.5,
@@ -285,14 +308,7 @@ def train_ppo(policy: PermutationInvariantPolicy, target_return: float = 195.0, 
             result.episodes_to_target = episodes
             break
         steps = mask.shape[1]
-        adv = torch.zeros_like(mask)
-        nxt_adv = torch.zeros(batch, dtype=dtype)
-        for t in range(steps - 1, -1, -1):
-            nxt_mask = mask[:, t + 1] if t + 1 < steps else torch.zeros(batch, dtype=dtype)
-            nxt_value = values[:, t + 1] / scale if t + 1 < steps else torch.zeros(batch, dtype=dtype)
-            delta = 1.0 + gamma * nxt_value * nxt_mask - values[:, t] / scale
-            nxt_adv = (delta + gamma * lam * nxt_mask * nxt_adv) * mask[:, t]
-            adv[:, t] = nxt_adv
+        adv = gae_advantages(mask, values / scale, gamma, lam)
         returns = (adv + values / scale) * scale
         valid = mask > 0
         adv = (adv - adv[valid].mean()) / (adv[valid].std() + 1e-8)
