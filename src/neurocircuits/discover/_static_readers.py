@@ -205,13 +205,25 @@ class StaticReaders:
         B = self.B
         self.last_modes[g.hook] = "blocks"
         cols = m.permute(0, 2, 1, 3).contiguous().cpu()  # (K, R, U, P)
-        xs = x.view((k, B) + tuple(x.shape[1:]))
         by_head = g.heads[0] is not None
+        if by_head and len(rsel) == x.shape[2] and x.stride(2) == 0:
+            one = self._one_input_for_all_heads(x, m, cols, key0, S, k, post)
+            if one is not None:
+                return one
+        xs = x.view((k, B) + tuple(x.shape[1:]))
         block = tuple(xs.shape[1:3]) + tuple(xs.shape[4:]) if by_head else tuple(xs.shape[1:])  # one reader's (B, pos, ...)
         repeated = k > 1 and repeated_blocks(x) == k
         post_free = [True] * len(rsel) if post is None else (post[0] != 0).any(3).any(1).logical_not().all(0).tolist()
-        # shared block: x with every reader whose contribution is the same in all configurations patched
-        base = xs[0].clone() if repeated else xs.clone()
+        # Every value is written once: with repeated blocks, one block holds x with every reader whose
+        # contribution is the same in all configurations patched and is broadcast to all K; otherwise
+        # each reader's slice is x's minus its contribution, straight into a fresh output.
+        if repeated:
+            base = xs[0].clone()
+        else:
+            base = torch.empty_like(xs)
+            if by_head:
+                for h in sorted(set(range(x.shape[2])) - {g.heads[r] for r in rsel}):
+                    base.select(3, h).copy_(xs.select(3, h))
         uniform: list[int] = []
         varying: list[tuple[int, int, list[tuple[Any, ...]]]] = []
         for rr, r in enumerate(rsel):
@@ -220,8 +232,10 @@ class StaticReaders:
                 varying.append((rr, r, keys))
                 continue
             dst = base.select(base.dim() - x.dim() + 2, g.heads[r]) if by_head else base
+            src = xs[0] if repeated else xs
+            src = src.select(src.dim() - x.dim() + 2, g.heads[r]) if by_head else src
             part = self._static_column(keys[0], m[:1, :, rr:rr + 1], S)
-            dst.sub_(part.reshape(block))  # broadcast over the K configurations when not repeated
+            torch.sub(src, part.reshape(block), out=dst)  # broadcast over the K configurations when not repeated
             if by_head and repeated and post_free[rr]:
                 uniform.append(g.heads[r])
         out = base.unsqueeze(0).expand_as(xs).contiguous() if repeated else base
@@ -229,11 +243,9 @@ class StaticReaders:
             for kk in range(k):
                 part = self._static_column(keys[kk], m[kk:kk + 1, :, rr:rr + 1], S)
                 dst = out[kk].select(2, g.heads[r]) if by_head else out[kk]
-                if repeated:
-                    src = xs[0].select(2, g.heads[r]) if by_head else xs[0]
-                    torch.sub(src, part.reshape(src.shape), out=dst)
-                else:
-                    dst.sub_(part.reshape(dst.shape))
+                src = xs[0] if repeated else xs[kk]
+                src = src.select(2, g.heads[r]) if by_head else src
+                torch.sub(src, part.reshape(src.shape), out=dst)
         if post is not None:
             m_post, D = post
             delta = torch.einsum("kurp,ukbpf->kbprf", m_post, D)  # (K, B, P, R, F)
@@ -250,4 +262,32 @@ class StaticReaders:
         if not by_head:
             return out
         return mark_changed(out, 2, [g.heads[r] for r in rsel], k if repeated else 1, uniform)
+
+    def _one_input_for_all_heads(self, x: torch.Tensor, m: torch.Tensor, cols: torch.Tensor, key0: tuple[Any, ...],
+                                 S: torch.Tensor, k: int, post: tuple[torch.Tensor, torch.Tensor] | None
+                                 ) -> torch.Tensor | None:
+        """Every head patched with the same mask column in every configuration, on an input that is one
+        stream shared by all heads (stride 0 over heads, as a transformer's per-head copies of the
+        residual are): all heads get the same input, computed once and returned as a stride-0 view over
+        the heads, which a model can normalise and project once (ACDC's late layers, with all or none
+        of a group's edges removed, are mostly like this). None when the columns differ."""
+        n_r = cols.shape[1]
+        if any(not torch.equal(cols[:, r], cols[:, 0]) for r in range(1, n_r)):
+            return None
+        if post is not None and any(not torch.equal(post[0][:, :, r], post[0][:, :, 0]) for r in range(1, n_r)):
+            return None
+        B = self.B
+        xs = x.view((k, B) + tuple(x.shape[1:])).select(3, 0)  # (K, B, pos, ...): the shared stream
+        keys = [key0 + (cols[kk, 0].numpy().tobytes(),) for kk in range(k)]
+        if all(key == keys[0] for key in keys):
+            y = xs - self._static_column(keys[0], m[:1, :, :1], S).reshape(xs.shape[1:])
+        else:
+            y = torch.stack([xs[kk] - self._static_column(keys[kk], m[kk:kk + 1, :, :1], S).reshape(xs.shape[1:])
+                             for kk in range(k)])
+        if post is not None:
+            m_post, D = post
+            y = y - torch.einsum("kup,ukbpf->kbpf", m_post[:, :, 0], D).reshape(y.shape)
+        heads = list(range(x.shape[2]))
+        out = y.unsqueeze(3).expand((k, B) + tuple(x.shape[1:])).reshape(x.shape)  # a view: stride 0 over heads
+        return mark_changed(out, 2, heads)
 

@@ -61,13 +61,15 @@ def project_changed_heads(resid: torch.Tensor, split: torch.Tensor, norm: Norm, 
         (batch, len(keep) or pos, head, d_head), equal to :func:`project_copies` of ``split``.
     """
     hint = changed_slices(split)
-    full_resid = resid
+    full_resid, full_split = resid, split
     if keep is not None:
         resid = resid.index_select(1, keep)
         split = split.index_select(1, keep)
     expected = resid.shape[:2] + (w.shape[0], resid.shape[-1])
     if not fast or split.shape != expected or (torch.is_grad_enabled() and split.requires_grad):
         return project_copies(split, norm, w, b)
+    if full_split.stride(2) == 0:  # a stride-0 view: every head reads one and the same stream
+        return project_shared(full_split.select(2, 0), norm, w, b, keep)
     if hint is not None and hint.dim == 2:
         return _project_hinted(full_resid, split, norm, w, b, hint, keep)
     # probe the last position first: when at least 1/8 of its rows changed, project every copy
