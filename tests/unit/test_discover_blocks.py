@@ -9,6 +9,7 @@ paths (float64).
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -89,3 +90,47 @@ def test_acdc_shaped_masks_take_the_block_path_and_match_the_reference() -> None
     ref = engine.patched_output(masks)
     assert torch.allclose(fast, ref, atol=1e-10, rtol=0)
     assert (ref - engine.clean_out).abs().max() > 1e-4  # the patches change the output
+
+
+def test_one_stream_for_all_heads_is_projected_once_and_matches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """All edges into every head's query of layer 2 removed (ACDC's late layers look like this): the
+    heads share one input, passed as a stride-0 view, and the outputs equal the reference path."""
+    engine = PatchEngine(_model(), _pairs(), progress=False)
+    idx = engine.index
+    names = [idx.readers[int(r)].name for r in idx.edge_reader]
+    layer = torch.tensor([idx.graph.node(n).layer for n in names])
+    q2 = torch.tensor([n.startswith("a2.") and n.endswith(".q") for n in names])
+    tested = torch.nonzero((layer == 1) & torch.tensor([n.startswith("a1.") for n in names])).flatten()[:4]
+    masks = q2.double().repeat(len(tested), 1).unsqueeze(-1)
+    for k, e in enumerate(tested.tolist()):
+        masks[k, e] = 1.0
+    import neurocircuits.models.transformer as tr
+
+    strides: list[int] = []
+
+    def spy(resid: torch.Tensor, split: torch.Tensor, *args: object, **kw: object) -> torch.Tensor:
+        strides.append(split.stride(2))
+        return project_changed_heads(resid, split, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tr, "project_changed_heads", spy)
+    fast = engine.patched_output(masks)
+    assert 0 in strides  # the layer-2 queries got one stream for every head
+    assert any(st != 0 for st in strides)  # the tested layer-1 heads did not
+    engine.use_cut = False
+    ref = engine.patched_output(masks)
+    assert torch.allclose(fast, ref, atol=1e-10, rtol=0)
+    assert (ref - engine.clean_out).abs().max() > 1e-4
+
+
+def test_stride_zero_heads_project_like_copies() -> None:
+    g = torch.Generator().manual_seed(3)
+    resid = torch.randn(6, 5, 8, generator=g, dtype=torch.float64)
+    other = torch.randn(6, 5, 8, generator=g, dtype=torch.float64)
+    w = torch.randn(3, 8, 4, generator=g, dtype=torch.float64)
+    b = torch.randn(3, 4, generator=g, dtype=torch.float64)
+    ln = _ln(8)
+    split = other.unsqueeze(2).expand(-1, -1, 3, -1)
+    with torch.no_grad():
+        got = project_changed_heads(resid, split, ln, w, b)
+        ref = project_copies(split.contiguous(), ln, w, b)
+    assert torch.allclose(got, ref, atol=1e-12, rtol=0)
