@@ -26,11 +26,11 @@ object count. Evaluation clusters the final oscillators of the foreground pixels
 compares the clusters with the true object masks (adjusted Rand index).
 
 Two restrictions against the paper's general ``J`` (a full channel-mixing convolution), both found
-necessary by experiment (see docs/readme/memory_learning_dynamics.md, known limits): a full
-matrix coupling collapses to a rank-one ``J = a v v^T`` that drives every oscillator to ``+-v``
-(count 2 for every image), and an encoder with a 3x3 receptive field learns to count from the local
-shape of the pixels (ARI 0.02) instead of synchronising them; hence the isotropic ``K (x) I`` coupling
-and a pointwise (1x1) encoder by default.
+necessary by experiment (see docs/readme/memory_learning_dynamics.md, known limits): with a full
+matrix coupling the count objective did not bind (the coupling and the stimulus collapsed onto one
+direction, ``J ~ a v v^T``, aligning whole images), and an encoder whose receptive field covers a
+shape tells objects apart by their shape instead of synchronising them (the same ARI with zero
+coupling); hence the isotropic ``K (x) I`` coupling and a pointwise (1x1) encoder by default.
 """
 
 from __future__ import annotations
