@@ -55,7 +55,7 @@ def test_hinted_projection_equals_projecting_every_copy() -> None:
 
 def test_hint_rides_on_the_tensor_only() -> None:
     t = mark_changed(torch.zeros(2, 3, 4, 5), 2, [1], 2, [1])
-    assert changed_slices(t) == (2, (1,), 2, (1,))
+    assert changed_slices(t) == (2, (1,), 2, (1,), ())
     assert changed_slices(t + 0) is None  # a new tensor carries no hint
 
 
@@ -134,3 +134,47 @@ def test_stride_zero_heads_project_like_copies() -> None:
         got = project_changed_heads(resid, split, ln, w, b)
         ref = project_copies(split.contiguous(), ln, w, b)
     assert torch.allclose(got, ref, atol=1e-12, rtol=0)
+
+
+def test_equal_head_inputs_are_grouped_and_match(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Heads 0 and 1 of layer 2 lose all their query edges, head 2 none: the engine computes their
+    input once, says so in the hint, and the outputs equal the reference path."""
+    import neurocircuits.models.transformer as tr
+
+    engine = PatchEngine(_model(), _pairs(), progress=False)
+    idx = engine.index
+    names = [idx.readers[int(r)].name for r in idx.edge_reader]
+    q01 = torch.tensor([n in ("a2.h0.q", "a2.h1.q") for n in names])
+    tested = torch.nonzero(torch.tensor([n.startswith("a1.") for n in names])).flatten()[:3]
+    masks = q01.double().repeat(len(tested), 1).unsqueeze(-1)
+    for k, e in enumerate(tested.tolist()):
+        masks[k, e] = 1.0
+    hints: list[object] = []
+
+    def spy(resid: torch.Tensor, split: torch.Tensor, *args: object, **kw: object) -> torch.Tensor:
+        hints.append(changed_slices(split))
+        return project_changed_heads(resid, split, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tr, "project_changed_heads", spy)
+    fast = engine.patched_output(masks)
+    assert any(h is not None and h.groups == ((0, 1),) for h in hints)  # type: ignore[attr-defined]
+    engine.use_cut = False
+    ref = engine.patched_output(masks)
+    assert torch.allclose(fast, ref, atol=1e-10, rtol=0)
+
+
+def test_grouped_hint_projection_equals_copies() -> None:
+    g = torch.Generator().manual_seed(4)
+    K, B, T, H, D, E = 2, 3, 4, 4, 8, 3
+    resid = torch.randn(K * B, T, D, generator=g, dtype=torch.float64)
+    w = torch.randn(H, D, E, generator=g, dtype=torch.float64)
+    b = torch.randn(H, E, generator=g, dtype=torch.float64)
+    ln = _ln(D)
+    split = resid.unsqueeze(2).expand(-1, -1, H, -1).clone()
+    same = torch.randn(K * B, T, D, generator=g, dtype=torch.float64)
+    split[:, :, 1] -= same
+    split[:, :, 3] -= same  # heads 1 and 3 equal
+    split[:, :, 2] -= torch.randn(K * B, T, D, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        got = project_changed_heads(resid, mark_changed(split.clone(), 2, [1, 2, 3], groups=[[1, 3]]), ln, w, b)
+    assert torch.allclose(got, project_copies(split, ln, w, b), atol=1e-12, rtol=0)

@@ -224,9 +224,12 @@ class StaticReaders:
             if by_head:
                 for h in sorted(set(range(x.shape[2])) - {g.heads[r] for r in rsel}):
                     base.select(3, h).copy_(xs.select(3, h))
+        members = self._equal_readers(x, cols, post) if by_head else {rr: [] for rr in range(len(rsel))}
+        grouping = any(members.values())
         uniform: list[int] = []
         varying: list[tuple[int, int, list[tuple[Any, ...]]]] = []
-        for rr, r in enumerate(rsel):
+        for rr in members:
+            r = rsel[rr]
             keys = [key0 + (cols[kk, rr].numpy().tobytes(),) for kk in range(k)]
             if any(key != keys[0] for key in keys):
                 varying.append((rr, r, keys))
@@ -237,7 +240,7 @@ class StaticReaders:
             part = self._static_column(keys[0], m[:1, :, rr:rr + 1], S)
             torch.sub(src, part.reshape(block), out=dst)  # broadcast over the K configurations when not repeated
             if by_head and repeated and post_free[rr]:
-                uniform.append(g.heads[r])
+                uniform += [g.heads[rsel[i]] for i in [rr, *members[rr]]]
         out = base.unsqueeze(0).expand_as(xs).contiguous() if repeated else base
         for rr, r, keys in varying:
             for kk in range(k):
@@ -252,16 +255,45 @@ class StaticReaders:
             if by_head:
                 d = _delta_like_heads(delta, out.shape)  # (K, B, pos, R, ...) view
                 heads = [g.heads[r] for r in rsel]
-                if heads == list(range(out.shape[3])):
+                if grouping:
+                    for rr in members:
+                        out.select(3, heads[rr]).sub_(d.select(3, rr))
+                elif heads == list(range(out.shape[3])):
                     out.sub_(d)
                 else:
                     out.index_add_(3, torch.tensor(heads, device=x.device), d, alpha=-1)
             else:
                 out.sub_(delta.reshape(out.shape))
+        groups = []
+        for rr, same in members.items():  # readers equal to a computed one: copies
+            for other in same:
+                out.select(3, g.heads[rsel[other]]).copy_(out.select(3, g.heads[rsel[rr]]))
+            if same:
+                groups.append([g.heads[rsel[i]] for i in [rr, *same]])
         out = out.view(x.shape)
         if not by_head:
             return out
-        return mark_changed(out, 2, [g.heads[r] for r in rsel], k if repeated else 1, uniform)
+        return mark_changed(out, 2, [g.heads[r] for r in rsel], k if repeated else 1, uniform, groups)
+
+    @staticmethod
+    def _equal_readers(x: torch.Tensor, cols: torch.Tensor, post: tuple[torch.Tensor, torch.Tensor] | None
+                       ) -> dict[int, list[int]]:
+        """Readers (positions in ``rsel``) to compute -> the later readers equal to each: same mask
+        column in every configuration (before and after the cut) on one input stream shared by all
+        heads (stride 0). Without a shared stream every reader is computed."""
+        n_r = cols.shape[1]
+        if x.stride(2) != 0:
+            return {rr: [] for rr in range(n_r)}
+        first: dict[tuple[bytes, bytes], int] = {}
+        members: dict[int, list[int]] = {}
+        for rr in range(n_r):
+            key = (cols[:, rr].numpy().tobytes(), b"" if post is None else post[0][:, :, rr].cpu().numpy().tobytes())
+            if key in first:
+                members[first[key]].append(rr)
+            else:
+                first[key] = rr
+                members[rr] = []
+        return members
 
     def _one_input_for_all_heads(self, x: torch.Tensor, m: torch.Tensor, cols: torch.Tensor, key0: tuple[Any, ...],
                                  S: torch.Tensor, k: int, post: tuple[torch.Tensor, torch.Tensor] | None

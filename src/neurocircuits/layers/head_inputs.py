@@ -99,21 +99,33 @@ def project_changed_heads(resid: torch.Tensor, split: torch.Tensor, norm: Norm, 
 def _project_hinted(resid: torch.Tensor, split: torch.Tensor, norm: Norm, w: torch.Tensor, b: torch.Tensor,
                     hint: Changed, keep: torch.Tensor | None) -> torch.Tensor:
     """Shared projection for the heads the hook left alone; the changed heads' copies projected on
-    their own, once per batch block for those the hint says repeat over the blocks."""
+    their own: once per set of equal copies (``hint.groups``), and once per batch block for those
+    the hint says repeat over the blocks."""
     n_heads = w.shape[0]
-    heads = hint.index
-    blocks = hint.blocks if hint.blocks > 1 and split.shape[0] % hint.blocks == 0 else 1
-    uniform = [h for h in heads if h in set(hint.uniform)] if blocks > 1 else []
-    varying = [h for h in heads if h not in set(uniform)]
-    if len(varying) == n_heads:
+    n = split.shape[0]
+    blocks = hint.blocks if hint.blocks > 1 and n % hint.blocks == 0 else 1
+    uniform = set(hint.uniform) if blocks > 1 else set()
+    groups = [tuple(gr) for gr in hint.groups if len(gr) > 1]
+    grouped = {h for gr in groups for h in gr}
+    single_u = [h for h in hint.index if h not in grouped and h in uniform]
+    single_v = [h for h in hint.index if h not in grouped and h not in uniform]
+    if len(single_v) == n_heads:
         return project_copies(split, norm, w, b)
     out = project_shared(resid, norm, w, b, keep)
-    for group, rows in ((uniform, split.shape[0] // blocks), (varying, split.shape[0])):
-        if not group:
-            continue
-        idx = torch.tensor(group, dtype=torch.long, device=split.device)
-        own = project_copies(split[:rows].index_select(2, idx), norm, w.index_select(0, idx), b.index_select(0, idx))
-        if rows != split.shape[0]:
-            own = own.repeat(blocks, 1, 1, 1)
-        out.index_copy_(2, idx, own)
+
+    def put(heads: list[int] | tuple[int, ...], rows: int, shared_copy: bool) -> None:
+        idx = torch.tensor(heads, dtype=torch.long, device=split.device)
+        w_h, b_h = w.index_select(0, idx), b.index_select(0, idx)
+        if shared_copy:  # equal copies: normalise one of them
+            own = project_shared(split[:rows, :, heads[0]], norm, w_h, b_h)
+        else:
+            own = project_copies(split[:rows].index_select(2, idx), norm, w_h, b_h)
+        out.index_copy_(2, idx, own if rows == n else own.repeat(blocks, 1, 1, 1))
+
+    for gr in groups:
+        put(gr, n // blocks if gr[0] in uniform else n, True)
+    if single_u:
+        put(single_u, n // blocks, False)
+    if single_v:
+        put(single_v, n, False)
     return out

@@ -45,19 +45,21 @@ class Changed(NamedTuple):
     index: tuple[int, ...]
     blocks: int = 1
     uniform: tuple[int, ...] = ()
+    groups: tuple[tuple[int, ...], ...] = ()  # slices of ``index`` that hold the same values
 
 
 def mark_changed(t: torch.Tensor, dim: int, index: Sequence[int], blocks: int = 1,
-                 uniform: Sequence[int] = ()) -> torch.Tensor:
+                 uniform: Sequence[int] = (), groups: Sequence[Sequence[int]] = ()) -> torch.Tensor:
     """Declare that a hook's output ``t`` differs from the hook's input only at ``index`` along ``dim``
-    (and, with ``blocks``, which of those slices repeat identically over the K batch blocks).
+    (and, with ``blocks``, which of those slices repeat identically over the K batch blocks; with
+    ``groups``, which sets of slices are equal to each other).
 
     The hint rides on the returned tensor object itself (no state on the hook point): any later hook
     that returns another tensor drops it. A model may use it to recompute only those slices (e.g.
     the patched heads of a per-head input copy); ignoring it is always correct. Returns ``t``.
     """
     t._nc_changed = Changed(int(dim), tuple(int(i) for i in index), int(blocks),  # type: ignore[attr-defined]
-                            tuple(int(i) for i in uniform))
+                            tuple(int(i) for i in uniform), tuple(tuple(int(i) for i in gr) for gr in groups))
     return t
 
 
