@@ -1,7 +1,9 @@
 """Cooperator policies (Adeel et al. 2023, "Cooperation Is All You Need", arXiv:2305.10449) and the
-attention-neuron baseline (Tang & Ha 2021), with a batched CartPole and REINFORCE to compare them.
+attention-neuron baseline (Tang & Ha 2021), with a batched CartPole and three trainers to compare
+them: REINFORCE, evolution strategies and recurrent PPO with GAE (Schulman et al. 2017 / 2016).
 
-Sensor ``i`` runs a shared GRU over ``[o_i, a_prev]``; the Cooperator integrates the sensors with
+Sensor ``i`` runs a shared GRU over ``[o_i, a_prev]`` (or ``[o_i(t), o_i(t-1), a_prev]`` with
+``previous_obs=True``); the Cooperator integrates the sensors with
 two-point units ``y_i = R_i (1 + tanh(R_i C_i))``, ``R_i = W_r h_i``, ``C_i = W_c [mean_{j!=i} h_j;
 a_prev]``, ``m = mean_i y_i``; the transformer baseline with learned queries,
 ``m = tanh(softmax(Q (W_k h)^T / sqrt d) W_v h)``; logits ``= W m + b`` (see
