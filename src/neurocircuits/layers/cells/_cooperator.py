@@ -104,7 +104,8 @@ class PermutationInvariantPolicy(nn.Module):
     """
 
     def __init__(self, n_actions: int = 2, hidden: int = 8, integration: str = "cooperator", width: int = 8,
-                 previous_obs: bool = False, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+                 previous_obs: bool = False, device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None) -> None:
         super().__init__()
         if n_actions < 1 or hidden < 1 or width < 1:
             raise ValueError(f"n_actions, hidden and width must be >= 1, got {n_actions}, {hidden}, {width}.")
