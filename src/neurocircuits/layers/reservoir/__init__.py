@@ -13,3 +13,8 @@ from ._ei_adaptive import EIAdaptiveReservoir as EIAdaptiveReservoir
 from ._ei_adaptive import EIReservoirConfig as EIReservoirConfig
 from ._ei_adaptive import EIReservoirState as EIReservoirState
 from ._ei_adaptive import ei_reservoir_step as ei_reservoir_step
+from ._contrastive_head import ContrastiveHeadConfig as ContrastiveHeadConfig
+from ._contrastive_head import ProjectionHead as ProjectionHead
+from ._contrastive_head import augment_spikes as augment_spikes
+from ._contrastive_head import nt_xent as nt_xent
+from ._contrastive_head import train_contrastive_head as train_contrastive_head

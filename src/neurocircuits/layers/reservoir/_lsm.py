@@ -9,7 +9,7 @@ recurrent synapses and current-based exponential synapses::
 
 The liquid is never trained; :meth:`LiquidStateMachine.features` returns the spike counts of every
 cell in ``n_bins`` time bins, to be read out by any linear classifier (the resistive-memory
-hardware of the catalog's row 142 is out of scope; its contrastive projection heads are not built).
+hardware of the catalog's row 142 is out of scope; its contrastive projection heads are in :mod:`._contrastive_head`).
 """
 
 from __future__ import annotations
