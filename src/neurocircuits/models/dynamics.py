@@ -27,10 +27,11 @@ from ._registry import register_model
 
 @register_model("akorn", family="dynamics", paper="Miyato et al. 2025, Artificial Kuramoto Oscillatory Neurons (ICLR)")
 def akorn(channels: int = 8, osc_dim: int = 2, coupling: str = "conv", kernel_size: int = 3, n_steps: int = 4,
-          gamma: float = 0.5, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> AKOrNLayer:
-    """AKOrN layer with convolutional (or fully connected) coupling."""
+          gamma: float = 0.5, n_heads: int = 1, device: torch.device | str | None = None,
+          dtype: torch.dtype | None = None) -> AKOrNLayer:
+    """AKOrN layer with convolutional, fully connected or attention (``coupling="attn"``) coupling."""
     cfg = AKOrNConfig(channels=channels, osc_dim=osc_dim, coupling=coupling, kernel_size=kernel_size,
-                      n_steps=n_steps, gamma=gamma)
+                      n_steps=n_steps, gamma=gamma, n_heads=n_heads)
     return AKOrNLayer(cfg, device=device, dtype=dtype)
 
 

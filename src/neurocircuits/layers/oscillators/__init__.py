@@ -3,6 +3,7 @@
 from ._kuramoto import AKOrNConfig as AKOrNConfig
 from ._kuramoto import AKOrNLayer as AKOrNLayer
 from ._kuramoto import AKOrNState as AKOrNState
+from ._kuramoto import AttentionCoupling as AttentionCoupling
 from ._kuramoto import KuramotoPopulation as KuramotoPopulation
 from ._kuramoto import critical_coupling_lorentzian as critical_coupling_lorentzian
 from ._kuramoto import lorentzian_frequencies as lorentzian_frequencies

@@ -11,8 +11,11 @@
       x_i <- normalize(x_i + gamma (Omega x_i + P_{x_i}(c_i + sum_j J_ij x_j)))
 
   with ``J`` a fully-connected (``coupling="fc"``) or convolutional (``coupling="conv"``) linear
-  map, ``c`` the conditional stimulus (the layer input) and ``Omega`` a learnable antisymmetric
-  matrix. Written from the paper's equations, not from its code. The layer is differentiable and
+  map, or self-attention over tokens (``coupling="attn"``: ``(J x)_i = sum_j softmax_j(q_i . k_j /
+  sqrt(d)) v_j`` with ``q, k, v`` learned linear maps of the oscillators, per head; the paper's
+  attentive coupling, state-dependent and not symmetric, so the energy trace is not a Lyapunov
+  function there), ``c`` the conditional stimulus (the layer input) and ``Omega`` a learnable
+  antisymmetric matrix. Written from the paper's equations, not from its code. The layer is differentiable and
   returns the oscillator states and the energy trace.
 """
 
@@ -36,6 +39,7 @@ __all__ = [
     "AKOrNConfig",
     "AKOrNState",
     "AKOrNLayer",
+    "AttentionCoupling",
 ]
 
 
@@ -84,6 +88,30 @@ class KuramotoPopulation(nn.Module):
         return order_parameter(theta)
 
 
+#: input rank of each coupling: (batch, channels), (batch, channels, H, W), (batch, channels, tokens)
+_INPUT_DIMS = {"fc": 2, "conv": 4, "attn": 3}
+
+
+class AttentionCoupling(nn.Module):
+    """``J x`` as multi-head self-attention over tokens: x ``(batch, channels, tokens)`` ->
+    ``sum_j softmax_j(q_i . k_j / sqrt(d_head)) v_j`` in the same layout."""
+
+    def __init__(self, channels: int, n_heads: int, **kw: object) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.q = nn.Linear(channels, channels, bias=False, **kw)  # type: ignore[arg-type]
+        self.k = nn.Linear(channels, channels, bias=False, **kw)  # type: ignore[arg-type]
+        self.v = nn.Linear(channels, channels, bias=False, **kw)  # type: ignore[arg-type]
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, c, n = x.shape
+        h = self.n_heads
+        xt = x.transpose(1, 2)  # (batch, tokens, channels)
+        q, k, v = (f(xt).view(b, n, h, c // h).transpose(1, 2) for f in (self.q, self.k, self.v))
+        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(c // h), dim=-1)  # (batch, head, tokens, tokens)
+        return (att @ v).transpose(1, 2).reshape(b, n, c).transpose(1, 2)
+
+
 @dataclass(frozen=True)
 class AKOrNConfig:
     """AKOrN layer configuration.
@@ -91,8 +119,10 @@ class AKOrNConfig:
     Attributes:
         channels: feature channels; must be divisible by ``osc_dim``.
         osc_dim: dimension ``n`` of each oscillator vector (``n = 2`` is the phase oscillator).
-        coupling: ``"fc"`` (input ``(batch, channels)``) or ``"conv"`` (input ``(batch, channels, H, W)``).
+        coupling: ``"fc"`` (input ``(batch, channels)``), ``"conv"`` (input ``(batch, channels, H, W)``)
+            or ``"attn"`` (input ``(batch, channels, tokens)``).
         kernel_size: conv coupling kernel size.
+        n_heads: attention heads of the ``"attn"`` coupling (``channels`` must be a multiple).
         n_steps: unrolled Kuramoto updates.
         gamma: step size of an update.
         learn_omega: learn the natural-frequency generator ``Omega``.
@@ -105,14 +135,17 @@ class AKOrNConfig:
     n_steps: int = 8
     gamma: float = 0.5
     learn_omega: bool = True
+    n_heads: int = 1
 
     def __post_init__(self) -> None:
         if self.osc_dim < 2 or self.channels % self.osc_dim:
             raise ValueError(
                 f"channels ({self.channels}) must be a multiple of osc_dim ({self.osc_dim}) and osc_dim >= 2."
             )
-        if self.coupling not in ("fc", "conv"):
-            raise ValueError(f"coupling must be 'fc' or 'conv', got {self.coupling!r}.")
+        if self.coupling not in _INPUT_DIMS:
+            raise ValueError(f"coupling must be one of {sorted(_INPUT_DIMS)}, got {self.coupling!r}.")
+        if self.n_heads < 1 or self.channels % self.n_heads:
+            raise ValueError(f"channels ({self.channels}) must be a multiple of n_heads ({self.n_heads}).")
         if self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd to keep the spatial size, got {self.kernel_size}.")
         if self.n_steps < 1 or self.gamma <= 0:
@@ -137,6 +170,8 @@ class AKOrNLayer(nn.Module):
         if cfg.coupling == "conv":
             self.J: nn.Module = nn.Conv2d(cfg.channels, cfg.channels, cfg.kernel_size,
                                           padding=cfg.kernel_size // 2, bias=False, **kw)
+        elif cfg.coupling == "attn":
+            self.J = AttentionCoupling(cfg.channels, cfg.n_heads, **kw)
         else:
             self.J = nn.Linear(cfg.channels, cfg.channels, bias=False, **kw)
         self.omega_raw = nn.Parameter(0.1 * torch.randn(cfg.osc_dim, cfg.osc_dim, **kw),
@@ -163,8 +198,8 @@ class AKOrNLayer(nn.Module):
 
     def example_input(self, batch: int) -> Tensor:
         w = self.omega_raw
-        shape = (batch, self.cfg.channels, 6, 6) if self.cfg.coupling == "conv" else (batch, self.cfg.channels)
-        return torch.randn(shape, dtype=w.dtype, device=w.device)
+        rest = {"fc": (), "conv": (6, 6), "attn": (5,)}[self.cfg.coupling]
+        return torch.randn((batch, self.cfg.channels) + rest, dtype=w.dtype, device=w.device)
 
     def bad_example_input(self, batch: int) -> Tensor:
         """A wrongly shaped input (one channel too many): any spatial size is valid for conv coupling."""
@@ -177,11 +212,11 @@ class AKOrNLayer(nn.Module):
         Returns:
             ``(x_T, AKOrNState(x_T), energies)`` with ``energies`` of shape ``(n_steps, batch)``.
         """
-        expected = 4 if self.cfg.coupling == "conv" else 2
+        expected = _INPUT_DIMS[self.cfg.coupling]
         if c.dim() != expected or c.shape[1] != self.cfg.channels:
+            rest = {"fc": "", "conv": ", H, W", "attn": ", tokens"}[self.cfg.coupling]
             raise ValueError(
-                f"AKOrNLayer({self.cfg.coupling}) expects input (batch, {self.cfg.channels}"
-                f"{', H, W' if expected == 4 else ''}), got {tuple(c.shape)}."
+                f"AKOrNLayer({self.cfg.coupling}) expects input (batch, {self.cfg.channels}{rest}), got {tuple(c.shape)}."
             )
         x = (state or self.initial_state(c)).x
         cg = self._group(c)
