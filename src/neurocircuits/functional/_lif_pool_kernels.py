@@ -90,6 +90,27 @@ def lif_pool_forward(x, static, v0, a, g, th, soft, vr, h, s, y, v, H, W, C):  #
                     yj[c] = one if f else zero
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _membrane_grad_block(plain, static, n, ccb, cb, gxb, gb, ab, thb, sgb, spb, ht, one, f_soft, f_hard, f_hard_sg,
+                         vrt):  # pragma: no cover - compiled
+    """One backward time step of a block of n neurons, shared by the unblocked and blocked kernels:
+    charge gradient ``G = dL/dh`` from the spike path ``ccb`` and the carried membrane gradient
+    ``cb`` (through the reset's derivative ``D`` unless ``plain``), accumulated into the input
+    gradient ``gxb`` (summed over time for a static input) and carried back by the decay."""
+    if plain:
+        for j in range(n):
+            G = ccb[j] + cb[j]
+            gxb[j] = gxb[j] + _at(gb, j) * G if static else _at(gb, j) * G
+            cb[j] = _at(ab, j) * G
+    else:
+        for j in range(n):
+            D = (one - f_soft * _at(thb, j) * sgb[j] - f_hard * spb[j]
+                 + f_hard_sg * (vrt - ht[j]) * sgb[j])
+            G = ccb[j] + cb[j] * D
+            gxb[j] = gxb[j] + _at(gb, j) * G if static else _at(gb, j) * G
+            cb[j] = _at(ab, j) * G
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def lif_pool_backward(h, gs, gh, gvT, a, g, th, soft, detach, vr, code, alpha, static, gx, gv0, gp, H, W,
                       C):  # pragma: no cover - compiled
@@ -176,24 +197,8 @@ def lif_pool_backward(h, gs, gh, gvT, a, g, th, soft, detach, vr, code, alpha, s
                 ghb = gh[t, b0:b1]
                 for j in range(n):
                     ccb[j] = ccb[j] + ghb[j]
-            if plain:
-                if static:
-                    for j in range(n):
-                        G = ccb[j] + cb[j]
-                        gxb[j] = gxb[j] + _at(gb, j) * G
-                        cb[j] = _at(ab, j) * G
-                else:
-                    for j in range(n):
-                        G = ccb[j] + cb[j]
-                        gxb[j] = _at(gb, j) * G
-                        cb[j] = _at(ab, j) * G
-            else:
-                for j in range(n):
-                    D = (one - f_soft * _at(thb, j) * sgb[j] - f_hard * spb[j]
-                         + f_hard_sg * (vrt - ht[j]) * sgb[j])
-                    G = ccb[j] + cb[j] * D
-                    gxb[j] = gxb[j] + _at(gb, j) * G if static else _at(gb, j) * G
-                    cb[j] = _at(ab, j) * G
+            _membrane_grad_block(plain, static, n, ccb, cb, gxb, gb, ab, thb, sgb, spb, ht, one, f_soft, f_hard,
+                                 f_hard_sg, vrt)
 
 
 # ---------------------------------------------------------------------------- BatchNorm (training)
@@ -435,21 +440,5 @@ def lif_pool_backward_blocked(x, static, scale, shift, v0, gvT, a, g, th, soft, 
                         rd[c] = gv if (lower & right1) else zero
             for j in range(n):
                 ccb[j] = ccb[j] * sgb[j]
-            if plain:
-                if static:
-                    for j in range(n):
-                        G = ccb[j] + cb[j]
-                        gxb[j] = gxb[j] + _at(gb, j) * G
-                        cb[j] = _at(ab, j) * G
-                else:
-                    for j in range(n):
-                        G = ccb[j] + cb[j]
-                        gxb[j] = _at(gb, j) * G
-                        cb[j] = _at(ab, j) * G
-            else:
-                for j in range(n):
-                    D = (one - f_soft * _at(thb, j) * sgb[j] - f_hard * spb[j]
-                         + f_hard_sg * (vrt - ht[j]) * sgb[j])
-                    G = ccb[j] + cb[j] * D
-                    gxb[j] = gxb[j] + _at(gb, j) * G if static else _at(gb, j) * G
-                    cb[j] = _at(ab, j) * G
+            _membrane_grad_block(plain, static, n, ccb, cb, gxb, gb, ab, thb, sgb, spb, ht, one, f_soft, f_hard,
+                                 f_hard_sg, vrt)
