@@ -40,8 +40,11 @@ from ._registry import register_model
 _PAPER = "Fly-CL (Zou et al. 2025, arXiv:2510.16877); Dasgupta, Stevens & Navlakha 2017, Science"
 #: RanPAC's ridge grid (10^-8 .. 10^13 in decades).
 RANPAC_RIDGE_GRID: tuple[float, ...] = tuple(10.0 ** e for e in range(-8, 14))
-_SEARCH_METHODS = ("eigen", "solve")
+_SEARCH_METHODS = ("eigen", "solve", "gcv")
 _SOLVERS = ("primal", "dual", "auto")
+_WEIGHTS = ("binary", "gaussian")
+_CODES = ("relu", "values", "binary")
+_NORMALISE = ("sample", "running", "none")
 
 
 @torch.no_grad()
@@ -92,8 +95,8 @@ def ridge_validation_curve(h: torch.Tensor, targets: torch.Tensor, grid: Sequenc
     Returns:
         ``[len(grid)]`` validation MSEs.
     """
-    if method not in _SEARCH_METHODS:
-        raise ValueError(f"method must be one of {_SEARCH_METHODS}, not {method!r}.")
+    if method not in ("eigen", "solve"):
+        raise ValueError(f"method must be 'eigen' or 'solve' (for GCV use ridge_gcv_curve), not {method!r}.")
     if h.dim() != 2 or targets.dim() != 2 or h.shape[0] != targets.shape[0]:
         raise ValueError(f"h must be [n, m] and targets [n, c] with the same n, got {tuple(h.shape)} and "
                          f"{tuple(targets.shape)}.")
@@ -121,10 +124,54 @@ def ridge_validation_curve(h: torch.Tensor, targets: torch.Tensor, grid: Sequenc
     return (pred - yva[None]).pow(2).mean(dim=(1, 2))
 
 
+@torch.no_grad()
+def ridge_gcv_curve(h: torch.Tensor, targets: torch.Tensor, grid: Sequence[float]) -> torch.Tensor:
+    """Generalised cross-validation score of ridge regression ``h -> targets`` for every lambda of ``grid``.
+
+    ``GCV(lambda) = (|Y - H W(lambda)|^2 / n) / (1 - df(lambda) / n)^2`` with ``df = sum_i s_i / (s_i + lambda)``
+    over the eigenvalues ``s_i`` of ``H^T H`` (Golub, Heath & Wahba 1979): the Fly-CL paper's criterion,
+    on all of the task's samples (no hold-out). One eigendecomposition of the smaller Gram serves every
+    lambda: with ``c_i`` the coordinates of ``Y`` on the i-th left singular vector of ``H``,
+    ``|Y - H W|^2 = |Y|^2 - sum_i |c_i|^2 + sum_i (lambda / (s_i + lambda))^2 |c_i|^2``.
+
+    Args:
+        h: features ``[n, m]``. targets: ``[n, c]``. grid: the lambdas (> 0).
+
+    Returns:
+        ``[len(grid)]`` GCV scores (lower is better).
+    """
+    if h.dim() != 2 or targets.dim() != 2 or h.shape[0] != targets.shape[0]:
+        raise ValueError(f"h must be [n, m] and targets [n, c] with the same n, got {tuple(h.shape)} and "
+                         f"{tuple(targets.shape)}.")
+    lams = torch.as_tensor(list(grid), dtype=h.dtype, device=h.device)
+    if not bool((lams > 0).all()):
+        raise ValueError("every ridge parameter in the grid must be > 0.")
+    y = targets.to(h)
+    n = h.shape[0]
+    if n <= h.shape[1]:   # dual: K = H H^T = U S U^T, c = U^T Y
+        s, u = torch.linalg.eigh(h @ h.T)
+        s = s.clamp_min(0.0)
+        c2 = (u.T @ y).pow(2).sum(1)
+    else:                 # primal: G = V S V^T, u_i = H v_i / sqrt(s_i)
+        s, v = torch.linalg.eigh(h.T @ h)
+        s = s.clamp_min(0.0)
+        keep = s > s.max() * torch.finfo(h.dtype).eps * h.shape[1]
+        proj = (v.T @ (h.T @ y)).pow(2).sum(1)
+        c2 = torch.where(keep, proj / s.clamp_min(torch.finfo(h.dtype).tiny), torch.zeros_like(proj))
+    shrink = lams[:, None] / (s[None, :] + lams[:, None])             # [n_lambda, r]
+    resid = y.pow(2).sum() - c2.sum() + (shrink.pow(2) * c2[None, :]).sum(1)
+    df = (1.0 - shrink).sum(1)
+    return (resid.clamp_min(0.0) / n) / (1.0 - df / n).pow(2)
+
+
 def select_ridge(h: torch.Tensor, targets: torch.Tensor, grid: Sequence[float], method: str = "eigen",
                  seed: int = 0) -> float:
-    """The lambda of ``grid`` with the lowest hold-out MSE (:func:`ridge_validation_curve`)."""
-    curve = ridge_validation_curve(h, targets, grid, method=method, seed=seed)
+    """The lambda of ``grid`` with the lowest hold-out MSE (:func:`ridge_validation_curve`, ``method="eigen"``
+    or ``"solve"``) or the lowest GCV score on all samples (:func:`ridge_gcv_curve`, ``method="gcv"``)."""
+    if method == "gcv":
+        curve = ridge_gcv_curve(h, targets, grid)
+    else:
+        curve = ridge_validation_curve(h, targets, grid, method=method, seed=seed)
     return float(list(grid)[int(torch.argmin(curve))])
 
 
@@ -251,6 +298,7 @@ class FlyCL(_StreamingRidge):
     def __init__(self, in_features: int, n_classes: int, expansion: int = 2000, fan_in: int = 8, k: int = 200,
                  readout: str = "ridge", ridge: float = 10.0, normalise: str = "sample", seed: int = 0,
                  ridge_grid: Sequence[float] | None = None, search: str = "eigen", solver: str = "auto",
+                 weights: str = "binary", code: str = "relu",
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
         if not 1 <= k <= expansion:
@@ -259,14 +307,22 @@ class FlyCL(_StreamingRidge):
             raise ValueError(f"fan_in must be in [1, in_features={in_features}], got {fan_in}.")
         if readout not in ("similarity", "ridge"):
             raise ValueError(f"readout must be 'similarity' or 'ridge', not {readout!r}.")
-        if normalise not in ("sample", "running"):
-            raise ValueError(f"normalise must be 'sample' or 'running', not {normalise!r}.")
-        self.normalise, self.k, self.readout = normalise, k, readout
+        if normalise not in _NORMALISE:
+            raise ValueError(f"normalise must be one of {_NORMALISE}, not {normalise!r}.")
+        if weights not in _WEIGHTS:
+            raise ValueError(f"weights must be one of {_WEIGHTS}, not {weights!r}.")
+        if code not in _CODES:
+            raise ValueError(f"code must be one of {_CODES}, not {code!r}.")
+        self.normalise, self.k, self.readout, self.weights, self.code = normalise, k, readout, weights, code
         factory = {"device": device, "dtype": dtype or torch.float32}
         gen = torch.Generator().manual_seed(seed)
         # Kenyon cell j sums the inputs kc_inputs[j] (fan_in distinct inputs, drawn uniformly)
         cols = torch.stack([torch.randperm(in_features, generator=gen)[:fan_in] for _ in range(expansion)])
         self.register_buffer("kc_inputs", cols.to(device))
+        if weights == "gaussian":   # Fly-CL's synapses: N(0, 1) strengths on the sampled inputs
+            self.register_buffer("kc_weights", torch.randn(expansion, fan_in, generator=gen).to(**factory))
+        else:
+            self.kc_weights = None
         self.register_buffer("count", torch.zeros((), **factory))
         self.register_buffer("mean", torch.zeros(in_features, **factory))
         self.register_buffer("sq_mean", torch.ones(in_features, **factory))
@@ -278,9 +334,50 @@ class FlyCL(_StreamingRidge):
 
     @property
     def projection(self) -> torch.Tensor:
-        """The binary expansion matrix ``P`` ``[m, d]`` (dense copy, for inspection)."""
+        """The expansion matrix ``P`` ``[m, d]`` (binary or Gaussian-weighted; dense copy, for inspection)."""
         p = torch.zeros(self.kc_inputs.shape[0], self.mean.shape[0], dtype=self.mean.dtype, device=self.mean.device)
-        return p.scatter_(1, self.kc_inputs, 1.0)
+        if self.kc_weights is None:
+            return p.scatter_(1, self.kc_inputs, 1.0)
+        return p.scatter_(1, self.kc_inputs, self.kc_weights)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs) -> None:
+        """Reads checkpoints of the first Fly-CL version, which stored the expansion as a (sparse COO or
+        dense) ``projection`` matrix ``[m, d]`` instead of ``kc_inputs``: each row's nonzero columns become
+        that Kenyon cell's inputs (the sum over them does not depend on their order, so nothing is lost)."""
+        key = prefix + "projection"
+        if key in state_dict and prefix + "kc_inputs" not in state_dict:
+            state_dict = dict(state_dict)   # the caller's dict stays as it was
+            state_dict.update(self._from_dense_projection(state_dict.pop(key), prefix))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
+    def _from_dense_projection(self, proj: torch.Tensor, prefix: str) -> dict[str, torch.Tensor]:
+        m, fan_in = self.kc_inputs.shape
+        d = self.mean.shape[0]
+        p = proj.to_dense() if proj.is_sparse else proj
+        if tuple(p.shape) != (m, d):
+            raise ValueError(f"the checkpoint's projection is {tuple(p.shape)} but this model expands {d} inputs to "
+                             f"{m} Kenyon cells: construct FlyCL(in_features={p.shape[1]}, expansion={p.shape[0]}, ...)"
+                             " before loading it.")
+        per_row = (p != 0).sum(1)
+        if not bool((per_row == per_row[0]).all()):
+            raise ValueError("the checkpoint's projection has Kenyon cells with different numbers of inputs "
+                             f"({int(per_row.min())} to {int(per_row.max())}); kc_inputs needs one fan-in for every "
+                             "cell, so it cannot be converted losslessly: re-create the model and refit it.")
+        if int(per_row[0]) != fan_in:
+            raise ValueError(f"the checkpoint's projection gives every Kenyon cell {int(per_row[0])} inputs but this "
+                             f"model has fan_in={fan_in}: construct FlyCL(..., fan_in={int(per_row[0])}) before "
+                             "loading it.")
+        cols = (p != 0).nonzero()[:, 1].reshape(m, fan_in)    # row-major: each row's columns, ascending
+        vals = p.gather(1, cols)
+        out = {prefix + "kc_inputs": cols.to(self.kc_inputs)}
+        if self.kc_weights is not None:
+            out[prefix + "kc_weights"] = vals.to(self.kc_weights)
+        elif not bool((vals == 1).all()):
+            raise ValueError("the checkpoint's projection has weights other than 1; construct "
+                             "FlyCL(..., weights='gaussian') to load a weighted expansion.")
+        return out
 
     @torch.no_grad()
     def _update_stats(self, x: torch.Tensor) -> None:
@@ -292,18 +389,27 @@ class FlyCL(_StreamingRidge):
     def expand(self, z: torch.Tensor) -> torch.Tensor:
         """Kenyon-cell input ``P z`` ``[batch, m]`` as a gather-sum (each cell reads ``fan_in`` inputs)."""
         # embedding_bag over the inputs: row i of the table is input i across the batch
-        return nn.functional.embedding_bag(self.kc_inputs, z.T.contiguous(), mode="sum").T
+        return nn.functional.embedding_bag(self.kc_inputs, z.T.contiguous(), mode="sum",
+                                           per_sample_weights=self.kc_weights).T
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Sparse k-WTA code ``[batch, expansion]`` of features ``x``."""
         if self.normalise == "running":
             std = (self.sq_mean - self.mean ** 2).clamp_min(1e-8).sqrt()
             z = (x - self.mean) / std
-        else:  # per-sample divisive normalisation across inputs (no state: stream-order invariant)
+        elif self.normalise == "sample":  # per-sample divisive normalisation across inputs (stream-order invariant)
             z = (x - x.mean(1, keepdim=True)) / (x.std(1, keepdim=True) + 1e-8)
+        else:
+            z = x
         a = self.expand(z)
         top = torch.topk(a, self.k, dim=1, sorted=False)
-        return torch.zeros_like(a).scatter_(1, top.indices, top.values.clamp_min(0.0))
+        if self.code == "binary":
+            vals = torch.ones_like(top.values)
+        elif self.code == "relu":
+            vals = top.values.clamp_min(0.0)
+        else:
+            vals = top.values
+        return torch.zeros_like(a).scatter_(1, top.indices, vals)
 
     @torch.no_grad()
     def partial_fit(self, x: torch.Tensor, y: torch.Tensor, update_stats: bool = True) -> FlyCL:
@@ -401,7 +507,9 @@ class RandomProjectionRidge(_StreamingRidge):
 def fly_cl(in_features: int = 512, n_classes: int = 10, expansion: int = 2000, fan_in: int = 8, k: int = 200,
            readout: str = "ridge", ridge: float = 10.0, normalise: str = "sample", seed: int = 0,
            ridge_grid: Sequence[float] | None = None, search: str = "eigen", solver: str = "auto",
+           weights: str = "binary", code: str = "relu",
            device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> FlyCL:
     """Fly olfactory expansion + k-WTA + streaming classifier over frozen features."""
     return FlyCL(in_features, n_classes, expansion, fan_in, k, readout=readout, ridge=ridge, normalise=normalise,
-                 seed=seed, ridge_grid=ridge_grid, search=search, solver=solver, device=device, dtype=dtype)
+                 seed=seed, ridge_grid=ridge_grid, search=search, solver=solver, weights=weights, code=code,
+                 device=device, dtype=dtype)
