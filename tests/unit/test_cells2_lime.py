@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -71,3 +73,96 @@ def test_lime_learns_an_induction_lm_task() -> None:
         loss.backward()
         opt.step()
     assert loss.item() < 0.1                                  # chance ln 32 = 3.47
+
+
+# --- mix="kv": the paper's static LIMe (linear routers over every earlier layer's and head's K/V) ---
+
+def _kv_pair(n_layers: int = 4, heads: int = 4) -> tuple:
+    torch.manual_seed(1)
+    lime = LIMeTransformer(12, 16, heads, n_layers, 32, 16, lime=True, mix="kv", dtype=D)
+    van = LIMeTransformer(12, 16, heads, n_layers, 32, 16, lime=False, mix="kv", dtype=D)
+    missing, unexpected = van.load_state_dict(lime.state_dict(), strict=False)
+    assert not missing and all("router" in k for k in unexpected)
+    return lime, van
+
+
+def test_kv_routers_identity_on_the_current_layer_give_the_vanilla_transformer() -> None:
+    lime, van = _kv_pair()
+    x = torch.randint(0, 12, (3, 10))
+    assert not torch.allclose(lime(x), van(x), atol=1e-3)        # paper init: identity + U(+-sqrt(3/fan_in))
+    with torch.no_grad():
+        for blk in lime.blocks[1:]:
+            blk.router.zero_()
+            blk.router[:, -4:] = torch.eye(4, dtype=D)
+    assert (lime(x) - van(x)).abs().max().item() < 1e-12
+    # layer 0 has no router, layer l has heads x (l+1) heads weights; vanilla has none
+    assert lime.blocks[0].router is None and not van.router_parameters()
+    assert [tuple(b.router.shape) for b in lime.blocks[1:]] == [(4, 8), (4, 12), (4, 16)]
+    assert sum(p.numel() for p in lime.router_parameters()) == 16 * (2 + 3 + 4)
+    r = lime.blocks[3].router.detach()
+    assert torch.equal(r[:, -4:], torch.eye(4, dtype=D)) and r[:, :-4].abs().max() <= (3 / 16) ** 0.5
+
+
+def test_a_kv_router_entry_reads_that_layers_head_values() -> None:
+    lime, _ = _kv_pair()
+    with torch.no_grad():
+        r = lime.blocks[2].router
+        r.zero_()
+        r[0, 1] = 1.0                                  # head 0 of layer 2 <- layer 0, head 1
+        r[1, 4 + 3] = 1.0                              # head 1 <- layer 1, head 3
+        r[2, 1], r[2, 4 + 2] = 0.5, -2.0               # head 2 <- 0.5 V(0, 1) - 2 V(1, 2) (linear, not convex)
+        r[3, 8 + 3] = 1.0                              # head 3 <- its own layer's head 3
+    vs: list[torch.Tensor] = []
+    hooks = [b.hook_v.register_forward_hook(lambda m, i, o: vs.append(o)) for b in lime.blocks]
+    hist = lime.residuals(torch.randint(0, 12, (2, 7)))
+    for h in hooks:
+        h.remove()
+
+    def own(layer: int) -> torch.Tensor:                # layer's own per-head values [batch, head, time, d_head]
+        blk = lime.blocks[layer]
+        b, t, _ = hist[layer].shape
+        return blk.v(blk.ln_attn(hist[layer])).view(b, t, blk.n_heads, blk.d_head).transpose(1, 2)
+
+    v2 = vs[2]
+    assert torch.allclose(v2[:, 0], own(0)[:, 1], atol=1e-12)
+    assert torch.allclose(v2[:, 1], own(1)[:, 3], atol=1e-12)
+    assert torch.allclose(v2[:, 2], 0.5 * own(0)[:, 1] - 2.0 * own(1)[:, 2], atol=1e-12)
+    assert torch.allclose(v2[:, 3], own(2)[:, 3], atol=1e-12)
+    assert torch.allclose(vs[0], own(0), atol=1e-12)              # layer 0 is never routed
+    assert not torch.allclose(vs[1], own(1), atol=1e-6)           # layer 1 mixes (paper init)
+
+
+def test_kv_mix_is_causal_trains_and_rejects_unknown_mixes() -> None:
+    torch.manual_seed(0)
+    m = create_model("lime_transformer", vocab=10, n_layers=3, max_len=8, mix="kv")
+    x = torch.randint(0, 10, (2, 6))
+    x2 = x.clone()
+    x2[:, -1] = (x2[:, -1] + 1) % 10
+    assert torch.allclose(m(x2)[:, :-1], m(x)[:, :-1], atol=1e-6)
+    F.cross_entropy(m(x).reshape(-1, 10), x.reshape(-1)).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in m.router_parameters())
+    with pytest.raises(ValueError, match="unknown LIMe mix"):
+        create_model("lime_transformer", mix="dense")
+
+
+def test_value_matrix_entropy_known_answers() -> None:
+    from neurocircuits.layers.cells import value_matrix_entropy
+
+    t = 8
+    # one-hot values, identical in every sequence: after standardising features the Gram matrix
+    # is proportional to I - 11^T / t, t - 1 equal eigenvalues -> entropy log(t - 1) for any alpha
+    onehot = torch.eye(t, dtype=D).expand(5, t, t)
+    for alpha in (0.5, 2.0):
+        assert torch.allclose(value_matrix_entropy(onehot, alpha), torch.full((5,), math.log(t - 1), dtype=D))
+    # rank-1 sequences (every token's value a multiple of one vector) are fully collapsed: entropy 0
+    g = torch.Generator().manual_seed(0)
+    rank1 = torch.randn(5, t, 1, generator=g, dtype=D) * torch.randn(1, 1, 6, generator=g, dtype=D)
+    ent = value_matrix_entropy(rank1)
+    assert ent.shape == (5,) and ent.abs().max() < 1e-6
+    # a random full-rank set lies strictly between 0 and log(t)
+    full = value_matrix_entropy(torch.randn(5, t, 16, generator=g, dtype=D))
+    assert (full > 1.0).all() and (full < math.log(t)).all()
+    with pytest.raises(ValueError, match="batch, time, features"):
+        value_matrix_entropy(torch.randn(t, 4))
+    with pytest.raises(ValueError, match="alpha"):
+        value_matrix_entropy(onehot, alpha=1.0)

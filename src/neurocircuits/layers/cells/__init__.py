@@ -33,6 +33,8 @@ from ._triadic import TriadicTransformer as TriadicTransformer
 from ._triadic import two_point_modulation as two_point_modulation
 from ._lime import LIMeBlock as LIMeBlock
 from ._lime import LIMeTransformer as LIMeTransformer
+from ._lime import LIMeKVBlock as LIMeKVBlock
+from ._lime import value_matrix_entropy as value_matrix_entropy
 from ._dna import DNA as DNA
 from ._dna import path_statistics as path_statistics
 from ._brillm import BriLLM as BriLLM

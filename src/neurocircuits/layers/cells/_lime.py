@@ -1,17 +1,30 @@
 """Layer-Integrated Memory (LIMe): attention keys and values mixed from all earlier layers.
 
-Paper: Gerasimov et al. 2025, "You Do Not Fully Utilize Transformer's Representation Capacity"
-(LIMe). A vanilla transformer's layer ``l`` only reads the current residual stream ``x_l``, so
-information overwritten by earlier layers is lost ("representation collapse"). In LIMe each head
-``h`` of layer ``l`` reads keys and values from a learned mixture of every earlier residual:
+Paper: Gerasimov, Aksenov, Balagansky, Sinii & Gavrilov 2025, "You Do Not Fully Utilize
+Transformer's Representation Capacity" (LIMe, arXiv 2502.09245). A vanilla transformer's layer
+``l`` only reads the current residual stream ``x_l``, so information overwritten by earlier layers
+is lost ("representation collapse"). In LIMe each head of layer ``l`` reads keys and values from a
+learned mixture over every earlier layer. Two mixings are built here (``mix=``):
 
-    m_{l,h}  = sum_{j=0}^{l} softmax(r_{l,h})_j  x_j           per-head router r_{l,h} in R^(l+1)
-    Q_{l,h}  = LN(x_l) W_q^h,   K_{l,h} = LN(m_{l,h}) W_k^h,   V_{l,h} = LN(m_{l,h}) W_v^h
-    x_{l+1}  = x_l + Attn(Q, K, V) W_o  (+ MLP, pre-LN)
+``"kv"`` (the paper's static LIMe): every layer ``j`` writes its own per-head keys and values
+``K_{j,g} = LN(x_j) W_k^{j,g}``, ``V_{j,g} = LN(x_j) W_v^{j,g}`` to a buffer; head ``h`` of layer
+``l >= 1`` reads a *linear* (unnormalised) combination over all earlier layers and heads,
 
-``x_0`` is the embedding. Routers start on the current layer (logit ``router_init`` for ``j = l``,
-0 elsewhere); with a one-hot router the layer is exactly the vanilla one. The routers add only
-``sum_l heads (l + 1)`` parameters.
+    K~_{l,h} = sum_{j<=l} sum_g R^l_{h,(j,g)} K_{j,g},     V~_{l,h} = same with V,
+    x_{l+1}  = x_l + Attn(LN(x_l) W_q^l, K~_l, V~_l) W_o  (+ MLP, pre-LN),
+
+with ``R^l`` in R^(H x (l+1)H) initialised to the identity on the current layer's heads plus
+``U(-sqrt(3/fan_in), sqrt(3/fan_in))`` elsewhere (``fan_in = (l+1)H``). Layer 0 has no router. The
+routers add ``sum_{l>=1} H^2 (l+1)`` parameters; with ``R^l = [0 .. 0 | I]`` the model is exactly
+the vanilla transformer.
+
+``"residual"``: head ``h`` of layer ``l`` projects a convex mixture of residuals,
+``m_{l,h} = sum_{j<=l} softmax(r_{l,h})_j x_j``, ``K = LN(m) W_k^h``, ``V = LN(m) W_v^h``; routers
+start on the current layer (logit ``router_init``); a one-hot router is the vanilla layer.
+
+:func:`value_matrix_entropy` is the paper's collapse measure: the matrix-based Renyi entropy of a
+sequence's value vectors (standardised per feature over the data set),
+``S_alpha = log(sum_i (lambda_i / tr G)^alpha) / (1 - alpha)`` of the Gram matrix ``G = V V^T``.
 """
 
 from __future__ import annotations
@@ -63,10 +76,77 @@ class LIMeBlock(nn.Module):
         v = torch.einsum("hbtd,hed->bhte", kv, w_v) + self.v.bias.view(1, self.n_heads, 1, self.d_head)
         v = self.hook_v(v)
         q = self.q(self.ln_q(x)).view(b, t, self.n_heads, self.d_head).transpose(1, 2)
-        scores = q @ k.transpose(-1, -2) / math.sqrt(self.d_head)
-        scores = scores.masked_fill(torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1), float("-inf"))
-        x = x + self.o((scores.softmax(-1) @ v).transpose(1, 2).reshape(b, t, d))
+        x = x + self.o(_causal_attention(q, k, v).transpose(1, 2).reshape(b, t, d))
         return x + self.mlp(self.ln_mlp(x))
+
+    def advance(self, history: list[Tensor], memory: list[Tensor]) -> Tensor:
+        """Uniform step used by :class:`LIMeTransformer` (this block keeps no K/V memory)."""
+        return self(history)
+
+
+class LIMeKVBlock(nn.Module):
+    """One pre-LN block of the paper's static LIMe: heads read linear mixtures of all earlier K/V.
+
+    Args:
+        layer: index ``l`` of the block (0 has no router).
+        d_model, n_heads, d_mlp: sizes.
+        routed: ``False`` builds no router (the vanilla block: each head reads its own K/V).
+    """
+
+    def __init__(self, layer: int, d_model: int, n_heads: int, d_mlp: int, routed: bool = True,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads}; change one of them.")
+        fk = {"device": device, "dtype": dtype}
+        self.layer, self.n_heads, self.d_head = layer, n_heads, d_model // n_heads
+        self.ln_attn = nn.LayerNorm(d_model, **fk)
+        self.q = nn.Linear(d_model, d_model, **fk)
+        self.k = nn.Linear(d_model, d_model, **fk)
+        self.v = nn.Linear(d_model, d_model, **fk)
+        self.o = nn.Linear(d_model, d_model, **fk)
+        self.ln_mlp = nn.LayerNorm(d_model, **fk)
+        self.mlp = nn.Sequential(nn.Linear(d_model, d_mlp, **fk), nn.GELU(), nn.Linear(d_mlp, d_model, **fk))
+        self.router: nn.Parameter | None = None
+        if routed and layer > 0:
+            fan_in = (layer + 1) * n_heads
+            bound = math.sqrt(3.0 / fan_in)
+            w = torch.empty(n_heads, fan_in, **fk).uniform_(-bound, bound)
+            with torch.no_grad():
+                w[:, -n_heads:] = torch.eye(n_heads, **fk)
+            self.router = nn.Parameter(w)
+        self.hook_v = HookPoint()
+
+    def advance(self, history: list[Tensor], memory: list[Tensor]) -> Tensor:
+        """Append this layer's K/V ``[heads, b, t, 2 d_head]`` to ``memory``; return ``x_{l+1}``."""
+        x = history[-1]
+        b, t, d = x.shape
+        h = self.ln_attn(x)
+        k = self.k(h).view(b, t, self.n_heads, self.d_head)
+        v = self.v(h).view(b, t, self.n_heads, self.d_head)
+        memory.append(torch.cat([k, v], -1).permute(2, 0, 1, 3))                       # [heads, b, t, 2e]
+        if self.router is not None:
+            if len(memory) != self.layer + 1:
+                raise ValueError(f"LIMeKVBlock {self.layer} needs the K/V of layers 0..{self.layer - 1} in memory, "
+                                 f"got {len(memory) - 1} layers; run the blocks in order.")
+            kv = torch.einsum("hg,gbtc->bhtc", self.router, torch.cat(memory, 0))
+        else:
+            kv = memory[-1].transpose(0, 1)
+        k, v = kv[..., : self.d_head], self.hook_v(kv[..., self.d_head:])
+        q = self.q(h).view(b, t, self.n_heads, self.d_head).transpose(1, 2)
+        x = x + self.o(_causal_attention(q, k, v).transpose(1, 2).reshape(b, t, d))
+        return x + self.mlp(self.ln_mlp(x))
+
+
+def _causal_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    t = q.shape[-2]
+    scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    scores = scores.masked_fill(torch.ones(t, t, dtype=torch.bool, device=q.device).triu(1), float("-inf"))
+    return scores.softmax(-1) @ v
+
+
+_MIXES = {"residual": "softmax mixture of residual streams, projected by the reading layer",
+          "kv": "linear mixture of every earlier layer's and head's keys/values (the paper's static LIMe)"}
 
 
 class LIMeTransformer(nn.Module):
@@ -74,22 +154,32 @@ class LIMeTransformer(nn.Module):
 
     Args:
         vocab, d_model, n_heads, n_layers, d_mlp, max_len: sizes.
-        lime: route K/V over all earlier layers; ``False`` freezes routers one-hot on the current
-            layer (the vanilla transformer with identical weights).
+        lime: route K/V over all earlier layers; ``False`` is the vanilla transformer (``mix="residual"``:
+            routers frozen one-hot on the current layer; ``mix="kv"``: no routers at all).
+        router_init: ``mix="residual"`` only, the initial logit of the current layer.
+        mix: ``"residual"`` or ``"kv"`` (see the module docstring).
     """
 
     def __init__(self, vocab: int = 16, d_model: int = 32, n_heads: int = 4, n_layers: int = 2, d_mlp: int = 64,
-                 max_len: int = 64, lime: bool = True, router_init: float = 4.0,
+                 max_len: int = 64, lime: bool = True, router_init: float = 4.0, mix: str = "residual",
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
         if min(vocab, d_model, n_heads, n_layers, d_mlp, max_len) < 1:
             raise ValueError("vocab, d_model, n_heads, n_layers, d_mlp and max_len must all be >= 1.")
+        if mix not in _MIXES:
+            raise ValueError(f"unknown LIMe mix {mix!r}; choose one of {sorted(_MIXES)}.")
         fk = {"device": device, "dtype": dtype}
-        self.vocab, self.max_len, self.lime = vocab, max_len, lime
+        self.vocab, self.max_len, self.lime, self.mix = vocab, max_len, lime, mix
         self.embed = nn.Embedding(vocab, d_model, **fk)
         self.pos = nn.Parameter(torch.randn(max_len, d_model, **fk) * 0.02)
-        self.blocks = nn.ModuleList(LIMeBlock(i, d_model, n_heads, d_mlp, router_init, **fk) for i in range(n_layers))
-        if not lime:
+        blocks: list[nn.Module] = []
+        for i in range(n_layers):
+            if mix == "kv":
+                blocks.append(LIMeKVBlock(i, d_model, n_heads, d_mlp, routed=lime, **fk))
+            else:
+                blocks.append(LIMeBlock(i, d_model, n_heads, d_mlp, router_init, **fk))
+        self.blocks = nn.ModuleList(blocks)
+        if not lime and mix == "residual":
             for blk in self.blocks:
                 with torch.no_grad():
                     blk.router.fill_(-1e4)
@@ -99,6 +189,10 @@ class LIMeTransformer(nn.Module):
         self.unembed = nn.Linear(d_model, vocab, **fk)
         self.hook_resid = nn.ModuleList(HookPoint() for _ in range(n_layers + 1))
 
+    def router_parameters(self) -> list[nn.Parameter]:
+        """The trainable router parameters (for their own optimiser group: the paper uses a 10x lr)."""
+        return [b.router for b in self.blocks if b.router is not None and b.router.requires_grad]
+
     def residuals(self, tokens: Tensor) -> list[Tensor]:
         """Residual streams ``[x_0, ..., x_L]``."""
         if not isinstance(tokens, Tensor) or tokens.dim() != 2 or tokens.is_floating_point():
@@ -107,8 +201,9 @@ class LIMeTransformer(nn.Module):
         if tokens.shape[1] > self.max_len:
             raise ValueError(f"sequence length {tokens.shape[1]} exceeds max_len={self.max_len}; build with a larger max_len.")
         history = [self.hook_resid[0](self.embed(tokens) + self.pos[: tokens.shape[1]])]
+        memory: list[Tensor] = []
         for blk, hook in zip(self.blocks, self.hook_resid[1:]):
-            history.append(hook(blk(history)))
+            history.append(hook(blk.advance(history, memory)))
         return history
 
     def forward(self, tokens: Tensor) -> Tensor:
@@ -116,3 +211,28 @@ class LIMeTransformer(nn.Module):
 
     def example_input(self, batch: int = 2) -> Tensor:
         return torch.randint(0, self.vocab, (batch, min(6, self.max_len)), device=self.pos.device)
+
+
+def value_matrix_entropy(values: Tensor, alpha: float = 0.5, eps: float = 1e-5) -> Tensor:
+    """Matrix-based Renyi entropy of value vectors per sequence (the paper's collapse measure).
+
+    Args:
+        values: ``[batch, time, features]`` (e.g. a block's ``hook_v`` output reshaped
+            ``b h t e -> b t (h e)``). Features are standardised with the mean and std over
+            batch and time, then for each sequence ``G = V V^T`` (``[time, time]``).
+        alpha: Renyi order (the paper uses 0.5); must be > 0 and != 1.
+
+    Returns:
+        ``[batch]`` entropies ``log(sum_i (lambda_i / tr G)^alpha) / (1 - alpha)``, in nats;
+        0 for a rank-1 sequence, ``log(time)`` when the values are orthogonal with equal norms.
+    """
+    if values.dim() != 3:
+        raise ValueError(f"value_matrix_entropy expects values [batch, time, features], got {tuple(values.shape)}.")
+    if alpha <= 0 or alpha == 1:
+        raise ValueError(f"alpha={alpha} must be > 0 and != 1 (use e.g. 0.5).")
+    v = values.detach().to(torch.float64)
+    v = (v - v.mean((0, 1), keepdim=True)) / (v.std((0, 1), keepdim=True) + eps)
+    gram = v @ v.transpose(1, 2)
+    lam = torch.linalg.eigvalsh(gram).clamp_min(0)
+    p = lam / lam.sum(-1, keepdim=True)
+    return torch.log((p ** alpha).sum(-1)) / (1 - alpha)
