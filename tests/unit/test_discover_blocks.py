@@ -15,8 +15,9 @@ from torch import nn
 
 from neurocircuits.data.tasks import PromptPairs
 from neurocircuits.discover import PatchEngine
-from neurocircuits.layers.head_inputs import project_changed_heads, project_copies, project_shared
-from neurocircuits.layers.hooks import changed_slices, mark_changed, mark_repeated
+from neurocircuits.layers.head_inputs import project_changed_heads, project_copies, project_lazy, project_shared
+from neurocircuits.layers.hooks import (LazyHeads, accept_lazy_heads, changed_slices, mark_changed, mark_lazy_heads,
+                                        mark_repeated)
 from neurocircuits.models.transformer import HookedTransformer, TransformerConfig
 
 
@@ -96,6 +97,7 @@ def test_one_stream_for_all_heads_is_projected_once_and_matches(monkeypatch: pyt
     """All edges into every head's query of layer 2 removed (ACDC's late layers look like this): the
     heads share one input, passed as a stride-0 view, and the outputs equal the reference path."""
     engine = PatchEngine(_model(), _pairs(), progress=False)
+    engine.use_lazy_heads = False  # the tested layer-1 heads get written copies (see the lazy tests below)
     idx = engine.index
     names = [idx.readers[int(r)].name for r in idx.edge_reader]
     layer = torch.tensor([idx.graph.node(n).layer for n in names])
@@ -178,3 +180,84 @@ def test_grouped_hint_projection_equals_copies() -> None:
     with torch.no_grad():
         got = project_changed_heads(resid, mark_changed(split.clone(), 2, [1, 2, 3], groups=[[1, 3]]), ln, w, b)
     assert torch.allclose(got, project_copies(split, ln, w, b), atol=1e-12, rtol=0)
+
+
+class _DictStore:
+    def __init__(self) -> None:
+        self.data: dict[object, torch.Tensor] = {}
+        self.puts = 0
+
+    def get(self, key: object) -> torch.Tensor | None:
+        return self.data.get(key)
+
+    def put(self, key: object, value: torch.Tensor) -> torch.Tensor:
+        self.puts += 1
+        self.data[key] = value
+        return value
+
+
+def test_lazy_projection_equals_projecting_the_written_copies() -> None:
+    g = torch.Generator().manual_seed(5)
+    K, B, T, H, D, E = 3, 2, 5, 4, 8, 3
+    base = torch.randn(B, T, D, generator=g, dtype=torch.float64)
+    deltas = {name: torch.randn(B, T, D, generator=g, dtype=torch.float64) for name in "abc"}
+    keys = (("a", None, "b", None), ("a", "c", None, None), ("a", "a", None, "b"))  # (K, H)
+    w = torch.randn(H, D, E, generator=g, dtype=torch.float64)
+    bias = torch.randn(H, E, generator=g, dtype=torch.float64)
+    ln = _ln(D)
+    split = base.repeat(K, 1, 1).unsqueeze(2).repeat(1, 1, H, 1)  # the copies written out
+    for k, row in enumerate(keys):
+        for h, key in enumerate(row):
+            if key is not None:
+                split[k * B:(k + 1) * B, :, h] -= deltas[key]
+    ref = project_copies(split, ln, w, bias)
+    store = _DictStore()
+    lazy = LazyHeads(base, keys, deltas.__getitem__, store, "clean")
+    with torch.no_grad():
+        got = project_lazy(lazy, ln, w, bias)
+        puts = store.puts
+        again = project_lazy(lazy, ln, w, bias)  # every copy now comes from the store
+        keep = torch.tensor([0, 3])
+        kept = project_lazy(lazy, ln, w, bias, keep)
+    assert torch.allclose(got, ref, atol=1e-12, rtol=0)
+    assert puts == 1 + 5  # the shared projection + one per distinct (copy, head): a0 b2 c1 a1 b3
+    assert store.puts == puts + 6 and torch.equal(again, got)  # no new entries on the second call...
+    assert torch.allclose(kept, ref[:, keep], atol=1e-12, rtol=0)  # ...and separate ones per position set
+
+
+def test_lazy_hint_needs_a_model_that_accepts_it() -> None:
+    t = torch.zeros(2, 3, 4, 5)
+    lazy = LazyHeads(torch.zeros(1, 3, 5), ((None,) * 4,), lambda key: torch.zeros(1, 3, 5), _DictStore(), "c")
+    with pytest.raises(ValueError, match="accept_lazy_heads"):
+        mark_lazy_heads(t, lazy)
+    assert mark_lazy_heads(accept_lazy_heads(t), lazy) is t
+
+
+@pytest.mark.parametrize("kv_heads", [3, 1])
+def test_acdc_shaped_masks_take_the_lazy_path_and_match_written_copies(kv_heads: int) -> None:
+    """The tested layer-1 heads (all writers before the cut) are described lazily; the outputs equal
+    those with the copies written and the reference path, also with grouped-query attention."""
+    cfg = TransformerConfig(n_layers=3, n_heads=3, n_kv_heads=kv_heads, d_model=24, d_head=8, d_mlp=32, d_vocab=12,
+                            n_ctx=16, init_std=0.3)
+    engine = PatchEngine(HookedTransformer(cfg, seed=3, dtype=torch.float64).eval(), _pairs(), progress=False)
+    idx = engine.index
+    names = [idx.readers[int(r)].name for r in idx.edge_reader]
+    layer = torch.tensor([idx.graph.node(n).layer for n in names])
+    g = torch.Generator().manual_seed(6)
+    base = ((torch.rand(idx.n_edges, generator=g) < 0.5) & (layer >= 1)).double()
+    tested = torch.nonzero((layer == 1) & torch.tensor([n.startswith("a1.") for n in names])).flatten()[:6]
+    masks = base.repeat(len(tested), 1).unsqueeze(-1)
+    for k, e in enumerate(tested.tolist()):
+        masks[k, e] = 1.0 - masks[k, e]  # flip one edge per configuration
+    lazy = engine.patched_output(masks)
+    assert "lazy" in engine.last_modes.values()
+    again = engine.patched_output(masks)  # projections now come from the store
+    engine.use_lazy_heads = False
+    written = engine.patched_output(masks)
+    assert "lazy" not in engine.last_modes.values()
+    engine.use_cut = False
+    ref = engine.patched_output(masks)
+    assert torch.allclose(lazy, written, atol=1e-10, rtol=0)
+    assert torch.allclose(again, written, atol=1e-10, rtol=0)
+    assert torch.allclose(lazy, ref, atol=1e-10, rtol=0)
+    assert (ref - engine.clean_out).abs().max() > 1e-4

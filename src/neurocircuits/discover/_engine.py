@@ -178,6 +178,9 @@ class PatchEngine(StaticReaders):
         self._delta_cache: OrderedDict[tuple[Any, ...], torch.Tensor] = OrderedDict()
         self._delta_cache_bytes = 0
         self.delta_cache_limit_bytes = min(256 * 2**20, self.memory_bytes / 4)
+        # readers at the cut whose writers all ran before it hand models that accept it a description
+        # of their per-head inputs (LazyHeads) instead of the written copies; False writes them
+        self.use_lazy_heads = True
         # models with ``output_positions(positions)`` (a context manager) may skip the positions of
         # their last layer that the metric does not read; only metrics declaring positions="answer"
         # allow it, and only inside run_masks / reader_grads (patched_output stays complete)

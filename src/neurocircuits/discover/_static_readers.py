@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..layers.hooks import changed_slices, mark_changed, repeated_blocks
+from ..layers.hooks import LazyHeads, accepts_lazy_heads, changed_slices, mark_changed, mark_lazy_heads, repeated_blocks
 from ._index import ReaderGroup
 
 
@@ -37,6 +37,18 @@ def _complement_to_direct(plan: Any, n_writers: int, n_readers: int, P: int) -> 
         cr_t = torch.tensor(cr, dtype=torch.long, device=kept.device)
         m[:, cu_t[:, None], cr_t[None, :]] = 1 - kept
     return m
+
+
+def _plan_mask(plan: Any, n_writers: int, n_readers: int, P: int, k: int) -> torch.Tensor:
+    """The ablation mask (K, U, R, P) of any plan (``direct``, ``complement`` or ``sparse``)."""
+    mode, m_g, cu, _ = plan
+    if mode == "direct":
+        return m_g
+    if mode == "complement":
+        return _complement_to_direct(plan, n_writers, n_readers, P)
+    full = m_g.new_zeros((k,) + tuple(m_g.shape[1:]))
+    full[torch.tensor(cu, dtype=torch.long, device=m_g.device)] = m_g
+    return full
 
 
 def _delta_like_heads(delta: torch.Tensor, shape: torch.Size) -> torch.Tensor:
@@ -66,6 +78,7 @@ class StaticReaders:
     _static_cache: dict[int, torch.Tensor]
     _delta_cache: Any
     _delta_cache_bytes: int
+    use_lazy_heads: bool
 
     def _reader_delta_to_hook(self, g: ReaderGroup, rsel: list[int], delta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         # delta (K, B, P, R', F) for the readers rsel of group g -> x minus delta, shaped like x (N, ...)
@@ -120,6 +133,9 @@ class StaticReaders:
         pre_t = torch.tensor(pre, device=dev)
         post_t = torch.tensor(post, device=dev)
         key0 = (g.hook, tuple(locs))
+        if (D is None and self.use_lazy_heads and g.heads[0] is not None and accepts_lazy_heads(x)
+                and x.stride(2) == 0 and repeated_blocks(x) == k and not torch.is_grad_enabled()):
+            return self._lazy_reader(g, rsel, x, _plan_mask(plan, len(writers), len(rsel), self.P, k), key0, S, k)
         if plan[0] != "sparse" and self.use_blocks and self.use_static_delta_cache:
             m_dir = plan[1] if plan[0] == "direct" else _complement_to_direct(plan, len(writers), len(rsel), self.P)
             post_part = None if D is None else (m_dir.index_select(1, post_t), D)
@@ -181,17 +197,60 @@ class StaticReaders:
 
     def _static_column(self, key: tuple[Any, ...], m_col: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
         """``sum_u m_col[u] S[u]`` (B, P, F) for one mask column (1, U, 1, P), from the LRU cache."""
+        hit = self.get(key)
+        if hit is None:
+            hit = self.put(key, torch.einsum("kurp,ubpf->kbprf", m_col, S)[0, :, :, 0])  # (B, P, F)
+        return hit
+
+    # the byte-bounded LRU of derived tensors; also the ``store`` of LazyHeads hints (models keep their
+    # projections of recurring per-head inputs in it)
+    def get(self, key: Any) -> torch.Tensor | None:
         hit = self._delta_cache.get(key)
         if hit is not None:
             self._delta_cache.move_to_end(key)
-            return hit
-        hit = torch.einsum("kurp,ubpf->kbprf", m_col, S)[0, :, :, 0]  # (B, P, F)
-        self._delta_cache[key] = hit
-        self._delta_cache_bytes += hit.numel() * hit.element_size()
-        while self._delta_cache_bytes > self.delta_cache_limit_bytes and len(self._delta_cache) > 1:
-            _, old = self._delta_cache.popitem(last=False)
-            self._delta_cache_bytes -= old.numel() * old.element_size()
         return hit
+
+    def put(self, key: Any, value: torch.Tensor) -> torch.Tensor:
+        old = self._delta_cache.pop(key, None)
+        if old is not None:
+            self._delta_cache_bytes -= old.numel() * old.element_size()
+        self._delta_cache[key] = value
+        self._delta_cache_bytes += value.numel() * value.element_size()
+        while self._delta_cache_bytes > self.delta_cache_limit_bytes and len(self._delta_cache) > 1:
+            _, gone = self._delta_cache.popitem(last=False)
+            self._delta_cache_bytes -= gone.numel() * gone.element_size()
+        return value
+
+    def _lazy_reader(self, g: ReaderGroup, rsel: list[int], x: torch.Tensor, m: torch.Tensor,
+                     key0: tuple[Any, ...], S: torch.Tensor, k: int) -> torch.Tensor:
+        """Per-head inputs described, not written (:class:`~neurocircuits.layers.hooks.LazyHeads`): for a
+        reader group at the cut, all of whose writers ran before it, on K identical clean input blocks
+        shared by all heads. Head ``h`` of configuration ``k`` reads the clean block minus one cached
+        contribution per mask column; the model projects each distinct column once and keeps it
+        across forwards (ACDC's consecutive forwards repeat almost every column)."""
+        self.last_modes[g.hook] = "lazy"
+        B = self.B
+        xs = x.view((k, B) + tuple(x.shape[1:]))
+        base = xs[0].select(2, 0)  # (B, pos, d): the shared clean stream
+        cols = m.permute(0, 2, 1, 3).contiguous().cpu()  # (K, R, U, P)
+        touched = cols.flatten(2).ne(0).any(-1).tolist()  # (K, R): whether the column ablates anything
+        n_heads = x.shape[2]
+        first: dict[tuple[Any, ...], tuple[int, int]] = {}
+        keys: list[tuple[Any, ...]] = []
+        for kk in range(k):
+            row: list[Any] = [None] * n_heads
+            for rr, r in enumerate(rsel):
+                if touched[kk][rr]:
+                    key = key0 + (cols[kk, rr].numpy().tobytes(),)
+                    first.setdefault(key, (kk, rr))
+                    row[g.heads[r]] = key
+            keys.append(tuple(row))
+
+        def delta(key: Any) -> torch.Tensor:
+            kk, rr = first[key]
+            return self._static_column(key, m[kk:kk + 1, :, rr:rr + 1], S).reshape(base.shape)
+
+        return mark_lazy_heads(x, LazyHeads(base, tuple(keys), delta, self, key0[:1] + ("clean",)))
 
     def _blocks_reader(self, g: ReaderGroup, rsel: list[int], x: torch.Tensor, m: torch.Tensor,
                        key0: tuple[Any, ...], S: torch.Tensor, k: int,

@@ -6,6 +6,9 @@ patched copy must be normalised and projected on its own (the norm is nonlinear)
 a hook left alone equal the shared residual and are projected once from it. Which copies changed
 comes from the hook's :func:`~neurocircuits.layers.hooks.mark_changed` hint when it gives one
 (discovery's patching engine does), else from comparing the copies with the shared residual.
+A hook may also describe the copies without writing them (:class:`~neurocircuits.layers.hooks.LazyHeads`):
+then each distinct copy is normalised and projected once, and kept in the hook's store for later
+forwards (discovery's ACDC tests one edge at a time, so almost every copy recurs).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Callable
 
 import torch
 
-from .hooks import Changed, changed_slices, repeated_blocks
+from .hooks import Changed, LazyHeads, changed_slices, repeated_blocks
 
 Norm = Callable[[torch.Tensor], torch.Tensor]
 
@@ -129,3 +132,56 @@ def _project_hinted(resid: torch.Tensor, split: torch.Tensor, norm: Norm, w: tor
     if single_v:
         put(single_v, n, False)
     return out
+
+
+def project_lazy(lazy: LazyHeads, norm: Norm, w: torch.Tensor, b: torch.Tensor,
+                 keep: torch.Tensor | None = None) -> torch.Tensor:
+    """Projections of the per-head copies a :class:`~neurocircuits.layers.hooks.LazyHeads` hint describes.
+
+    Every distinct (copy, head) is normalised and projected once and kept in ``lazy.store``; the
+    output gathers them: (K * B, len(keep) or pos, head, d_head), equal to :func:`project_copies` of
+    the written copies.
+    """
+    base = lazy.base
+    n_heads = w.shape[0]
+    kt = None if keep is None else tuple(keep.tolist())
+    shared_key = (lazy.base_key, kt)
+    shared = lazy.store.get(shared_key)
+    if shared is None:
+        shared = project_shared(base, norm, w, b, keep)
+        lazy.store.put(shared_key, shared)
+    table: list[torch.Tensor] = [shared.select(2, h) for h in range(n_heads)]  # row h: head h unpatched
+    rows: dict[tuple[object, int], int] = {}
+    idx: list[int] = []
+    missing: dict[object, list[tuple[int, tuple[object, ...]]]] = {}  # copy key -> (row, store key) to compute
+    for keys in lazy.keys:
+        for h, key in enumerate(keys):
+            if key is None:
+                idx.append(h)
+                continue
+            row = rows.get((key, h))
+            if row is None:
+                row = rows[(key, h)] = len(table)
+                store_key = (key, h, kt)
+                hit = lazy.store.get(store_key)
+                if hit is None:
+                    missing.setdefault(key, []).append((row, store_key))
+                table.append(hit)  # type: ignore[arg-type]  # filled below when missing
+            idx.append(row)
+    if len(table) == n_heads:  # nothing patched
+        return shared.repeat(len(lazy.keys), 1, 1, 1)
+    for key, todo in missing.items():  # normalise each copy once, project it for every head that reads it
+        x = base - lazy.delta(key)
+        if keep is not None:
+            x = x.index_select(1, keep)
+        normed = norm(x).reshape(-1, x.shape[-1])
+        for row, store_key in todo:
+            h = store_key[1]
+            val = torch.addmm(b[h], normed, w[h]).view(x.shape[:2] + (w.shape[-1],))  # type: ignore[index]
+            lazy.store.put(store_key, val)
+            table[row] = val
+    stacked = torch.stack(table)  # (N, B, pos', d_head)
+    k = len(lazy.keys)
+    out = stacked.index_select(0, torch.tensor(idx, dtype=torch.long, device=stacked.device))
+    return out.view((k, n_heads) + tuple(stacked.shape[1:])).permute(0, 2, 3, 1, 4).reshape(
+        (k * stacked.shape[1], stacked.shape[2], n_heads, stacked.shape[3]))

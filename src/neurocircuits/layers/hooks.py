@@ -9,8 +9,8 @@ so an exception inside a patched run can never leave a model patched.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -78,6 +78,50 @@ def mark_repeated(t: torch.Tensor, blocks: int) -> torch.Tensor:
 def repeated_blocks(t: torch.Tensor) -> int:
     """The ``blocks`` hint of :func:`mark_repeated` on ``t`` (1 when there is none)."""
     return int(getattr(t, "_nc_blocks", 1))
+
+
+class LazyHeads(NamedTuple):
+    """Hint of :func:`mark_lazy_heads`: per-head input copies described instead of written.
+
+    Rows ``k * B:(k + 1) * B`` of the batch (block ``k``) of head ``h`` hold ``base - delta(keys[k][h])``,
+    or ``base`` where the key is None; equal keys mean equal copies (for any head). ``store`` keeps what a
+    model derives from a key (e.g. a projected copy) between forwards, through ``store.get(key)`` and
+    ``store.put(key, value)``; ``base_key`` names ``base`` in the store.
+    """
+
+    base: torch.Tensor  # (B, pos, d_model)
+    keys: tuple[tuple[Hashable | None, ...], ...]  # (K, heads)
+    delta: Callable[[Hashable], torch.Tensor]  # key -> (B, pos, d_model)
+    store: Any
+    base_key: Hashable
+
+
+def accept_lazy_heads(t: torch.Tensor) -> torch.Tensor:
+    """Mark the per-head input ``t`` a model hands to a hook: the model honours a :class:`LazyHeads`
+    hint on the hook's output (see :func:`mark_lazy_heads`). Returns ``t``."""
+    t._nc_lazy_ok = True  # type: ignore[attr-defined]
+    return t
+
+
+def accepts_lazy_heads(t: torch.Tensor) -> bool:
+    """Whether the model that made ``t`` honours a :class:`LazyHeads` hint (:func:`accept_lazy_heads`)."""
+    return bool(getattr(t, "_nc_lazy_ok", False))
+
+
+def mark_lazy_heads(t: torch.Tensor, lazy: LazyHeads) -> torch.Tensor:
+    """Return ``t`` carrying ``lazy``: the hook's real output is what ``lazy`` describes, not ``t``'s
+    values. Only for a ``t`` that :func:`accepts_lazy_heads`: a model that did not accept the hint
+    would read ``t`` as it is."""
+    if not accepts_lazy_heads(t):
+        raise ValueError("mark_lazy_heads on a tensor whose model did not accept_lazy_heads(); return the "
+                         "written per-head copies instead.")
+    t._nc_lazy = lazy  # type: ignore[attr-defined]
+    return t
+
+
+def lazy_heads(t: torch.Tensor) -> LazyHeads | None:
+    """The :class:`LazyHeads` hint on a hook's output ``t``, or None."""
+    return getattr(t, "_nc_lazy", None)
 
 
 def name_hook_points(model: nn.Module) -> dict[str, HookPoint]:

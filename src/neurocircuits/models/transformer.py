@@ -42,8 +42,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..graph import CircuitGraph
-from ..layers.head_inputs import project_changed_heads, project_shared
-from ..layers.hooks import HookPoint, cache_activations, mark_repeated, name_hook_points, repeated_blocks
+from ..layers.head_inputs import project_changed_heads, project_lazy, project_shared
+from ..layers.hooks import (HookPoint, accept_lazy_heads, cache_activations, lazy_heads, mark_repeated, name_hook_points,
+                           repeated_blocks)
 from ._registry import register_model
 
 __all__ = [
@@ -248,7 +249,10 @@ class Attention(nn.Module):
         if not hook._forward_hooks:
             return self._per_query_head(project_shared(resid, self.ln, w, b, keep), dim=2)
         shared = resid.unsqueeze(2).expand(-1, -1, self.cfg.n_heads, -1)
-        split = hook(mark_repeated(shared, repeated_blocks(resid)))  # someone reads or patches the per-head copy
+        split = hook(accept_lazy_heads(mark_repeated(shared, repeated_blocks(resid))))  # someone reads or patches it
+        lazy = lazy_heads(split)
+        if lazy is not None:
+            return project_lazy(lazy, self.ln, self._per_query_head(w), self._per_query_head(b), keep)
         if split is shared:
             return self._per_query_head(project_shared(resid, self.ln, w, b, keep), dim=2)
         return project_changed_heads(resid, split, self.ln, self._per_query_head(w), self._per_query_head(b), keep,

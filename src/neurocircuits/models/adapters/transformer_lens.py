@@ -43,8 +43,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...graph import CircuitGraph
-from ...layers.head_inputs import project_changed_heads, project_shared
-from ...layers.hooks import HookPoint, mark_repeated, name_hook_points, repeated_blocks
+from ...layers.head_inputs import project_changed_heads, project_lazy, project_shared
+from ...layers.hooks import HookPoint, accept_lazy_heads, lazy_heads, mark_repeated, name_hook_points, repeated_blocks
 
 __all__ = [
     "TLAdapter", "TLAdapterError", "from_transformer_lens", "tiny_tl_model",
@@ -330,7 +330,10 @@ class _FastTL:
         if point is None or not point._forward_hooks:
             return project_shared(resid, norm, w, b, keep)
         shared = resid.unsqueeze(2).expand(-1, -1, w.shape[0], -1)
-        split = point(mark_repeated(shared, repeated_blocks(resid)))
+        split = point(accept_lazy_heads(mark_repeated(shared, repeated_blocks(resid))))
+        lazy = lazy_heads(split)
+        if lazy is not None:
+            return project_lazy(lazy, norm, w, b, keep)
         if split is shared:
             return project_shared(resid, norm, w, b, keep)
         return project_changed_heads(resid, split, norm, w, b, keep)
