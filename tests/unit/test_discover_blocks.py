@@ -261,3 +261,38 @@ def test_acdc_shaped_masks_take_the_lazy_path_and_match_written_copies(kv_heads:
     assert torch.allclose(again, written, atol=1e-10, rtol=0)
     assert torch.allclose(lazy, ref, atol=1e-10, rtol=0)
     assert (ref - engine.clean_out).abs().max() > 1e-4
+
+
+def test_lazy_inputs_only_where_the_block_is_the_clean_cut() -> None:
+    """One configuration (K = 1) that ablates an edge into layer 0 and an embedding edge into layer 1:
+    layer 1's input is no longer the clean block, so it must not be described lazily (a stale
+    projection would be reused); sequential and speculative ACDC find the same circuit either way."""
+    from neurocircuits.discover import METHODS
+
+    engine = PatchEngine(_model(), _pairs(), metric="kl_divergence", progress=False)
+    idx = engine.index
+    names = [idx.readers[int(r)].name for r in idx.edge_reader]
+    writers = [idx.writers[int(w)].name for w in idx.edge_writer]
+    into0 = next(i for i, n in enumerate(names) if n.startswith("a0."))
+    embed_into1 = next(i for i, (n, w) in enumerate(zip(names, writers)) if n.startswith("a1.") and w == "embed")
+    mask = torch.zeros(1, idx.n_edges, 1, dtype=torch.float64)
+    mask[0, [into0, embed_into1]] = 1.0
+    engine.patched_output(torch.zeros_like(mask).index_fill_(1, torch.tensor([embed_into1]), 1.0))  # fills the store
+    got = engine.patched_output(mask)
+    lazy_hooks = [h for h, mode in engine.last_modes.items() if mode == "lazy"]
+    assert lazy_hooks and all(h.startswith("blocks.0.") for h in lazy_hooks)  # layer 0 reads the clean cut, layer 1 not
+    engine.use_lazy_heads = False
+    ref = engine.patched_output(mask)
+    assert torch.allclose(got, ref, atol=1e-10, rtol=0)
+    runs = {}
+    for lazy in (True, False):
+        for window in (1, None):
+            e = PatchEngine(_model(), _pairs(), metric="kl_divergence", progress=False)
+            e.use_lazy_heads = lazy
+            out = METHODS.get("acdc")(e, threshold=1e-3, window=window)
+            runs[(lazy, window)] = (out.circuit.flatten().tolist(), out.scores)
+    first = runs[(False, 1)]
+    for key, (circuit, scores) in runs.items():
+        assert circuit == first[0], key
+        assert torch.allclose(scores, first[1], atol=1e-9, rtol=0), key
+    assert 0 < sum(first[0]) < len(first[0])  # tau cuts some edges and keeps some

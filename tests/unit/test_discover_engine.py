@@ -66,7 +66,7 @@ def test_complement_form_equals_direct_form_for_mostly_ablated_masks(engine: Pat
     masks[:, :3] = 1.0  # the configurations differ in a few edges, like ACDC candidates
     masks[1, -1], masks[2, 5], masks[3, 0] = 0.0, 0.0, 0.0
     engine.use_complement = True
-    engine.use_blocks = False  # the block path (test_discover_blocks.py) would take these readers
+    engine.use_blocks = engine.use_lazy_heads = False  # the block and lazy paths (test_discover_blocks.py) would take these readers
     fast = engine.patched_output(masks)
     assert "complement" in engine.last_modes.values()
     engine.use_complement = False

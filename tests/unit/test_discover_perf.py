@@ -149,7 +149,7 @@ def test_mostly_ablated_masks_take_the_complement_form_with_static_writers(layer
     before the cut contracted once equals the full-batch reference."""
     engine = PatchEngine(model64(), pairs(), progress=False)
     masks = late_masks(engine, layer_from, k=4, p=0.9, seed=5)
-    engine.use_blocks = False  # the block path (test_discover_blocks.py) would take these readers
+    engine.use_blocks = engine.use_lazy_heads = False  # the block and lazy paths (test_discover_blocks.py) would take these readers
     fast = engine.patched_output(masks)
     assert "complement" in engine.last_modes.values() and engine._last_replace
     engine.use_cut = False

@@ -171,6 +171,8 @@ class PatchEngine(StaticReaders):
         # and the cut hook returns the cached clean activation, repeated K times
         self.clean_cut = {c: clean_all[c] for c in set(self.group_cut) if c is not None and c in clean_all}
         self.group_cut = [c if c in self.clean_cut else None for c in self.group_cut]
+        self._cut_by_hook = {g.hook: c for g, c in zip(self.index.groups, self.group_cut)}
+        self._last_replace = False
         self._static_cache: dict[int, torch.Tensor] = {}
         # static reader contributions sum_u m_u (clean_u - abl_u) per (group, reader, mask column): in
         # ACDC consecutive forwards share all but one reader's column, so most are reused (LRU by bytes)

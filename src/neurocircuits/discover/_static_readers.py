@@ -79,6 +79,9 @@ class StaticReaders:
     _delta_cache: Any
     _delta_cache_bytes: int
     use_lazy_heads: bool
+    last_cut: str | None
+    _last_replace: bool
+    _cut_by_hook: dict[str, str | None]
 
     def _reader_delta_to_hook(self, g: ReaderGroup, rsel: list[int], delta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         # delta (K, B, P, R', F) for the readers rsel of group g -> x minus delta, shaped like x (N, ...)
@@ -133,8 +136,10 @@ class StaticReaders:
         pre_t = torch.tensor(pre, device=dev)
         post_t = torch.tensor(post, device=dev)
         key0 = (g.hook, tuple(locs))
-        if (D is None and self.use_lazy_heads and g.heads[0] is not None and accepts_lazy_heads(x)
-                and x.stride(2) == 0 and repeated_blocks(x) == k and not torch.is_grad_enabled()):
+        if (D is None and self.use_lazy_heads and self.use_static_delta_cache and g.heads[0] is not None
+                and self._reads_clean_cut(g)
+                and accepts_lazy_heads(x) and x.stride(2) == 0 and repeated_blocks(x) == k
+                and not torch.is_grad_enabled()):
             return self._lazy_reader(g, rsel, x, _plan_mask(plan, len(writers), len(rsel), self.P, k), key0, S, k)
         if plan[0] != "sparse" and self.use_blocks and self.use_static_delta_cache:
             m_dir = plan[1] if plan[0] == "direct" else _complement_to_direct(plan, len(writers), len(rsel), self.P)
@@ -220,6 +225,11 @@ class StaticReaders:
             _, gone = self._delta_cache.popitem(last=False)
             self._delta_cache_bytes -= gone.numel() * gone.element_size()
         return value
+
+    def _reads_clean_cut(self, g: ReaderGroup) -> bool:
+        """Whether the group reads the clean activation of this forward's cut (its own cut hook, and the
+        cut returned the cached clean block): only then is its input the same block in every forward."""
+        return bool(self._last_replace) and self.last_cut is not None and self._cut_by_hook.get(g.hook) == self.last_cut
 
     def _lazy_reader(self, g: ReaderGroup, rsel: list[int], x: torch.Tensor, m: torch.Tensor,
                      key0: tuple[Any, ...], S: torch.Tensor, k: int) -> torch.Tensor:

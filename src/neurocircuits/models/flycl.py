@@ -30,11 +30,13 @@ raw features, with the same streaming ridge read-out).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
+from ..registry import Registry
 from ._registry import register_model
 
 _PAPER = "Fly-CL (Zou et al. 2025, arXiv:2510.16877); Dasgupta, Stevens & Navlakha 2017, Science"
@@ -138,11 +140,12 @@ def ridge_gcv_curve(h: torch.Tensor, targets: torch.Tensor, grid: Sequence[float
         h: features ``[n, m]``. targets: ``[n, c]``. grid: the lambdas (> 0).
 
     Returns:
-        ``[len(grid)]`` GCV scores (lower is better).
+        ``[len(grid)]`` GCV scores (lower is better), computed in float64.
     """
     if h.dim() != 2 or targets.dim() != 2 or h.shape[0] != targets.shape[0]:
         raise ValueError(f"h must be [n, m] and targets [n, c] with the same n, got {tuple(h.shape)} and "
                          f"{tuple(targets.shape)}.")
+    h = h.double()   # the score divides two small numbers at small lambda: float32 is not enough
     lams = torch.as_tensor(list(grid), dtype=h.dtype, device=h.device)
     if not bool((lams > 0).all()):
         raise ValueError("every ridge parameter in the grid must be > 0.")
@@ -152,16 +155,18 @@ def ridge_gcv_curve(h: torch.Tensor, targets: torch.Tensor, grid: Sequence[float
         s, u = torch.linalg.eigh(h @ h.T)
         s = s.clamp_min(0.0)
         c2 = (u.T @ y).pow(2).sum(1)
+        rest = torch.zeros((), dtype=h.dtype, device=h.device)   # U spans R^n: nothing of Y outside it
     else:                 # primal: G = V S V^T, u_i = H v_i / sqrt(s_i)
         s, v = torch.linalg.eigh(h.T @ h)
         s = s.clamp_min(0.0)
         keep = s > s.max() * torch.finfo(h.dtype).eps * h.shape[1]
         proj = (v.T @ (h.T @ y)).pow(2).sum(1)
         c2 = torch.where(keep, proj / s.clamp_min(torch.finfo(h.dtype).tiny), torch.zeros_like(proj))
+        rest = (y.pow(2).sum() - c2.sum()).clamp_min(0.0)           # the part of Y outside the span of H
     shrink = lams[:, None] / (s[None, :] + lams[:, None])             # [n_lambda, r]
-    resid = y.pow(2).sum() - c2.sum() + (shrink.pow(2) * c2[None, :]).sum(1)
-    df = (1.0 - shrink).sum(1)
-    return (resid.clamp_min(0.0) / n) / (1.0 - df / n).pow(2)
+    resid = rest + (shrink.pow(2) * c2[None, :]).sum(1)
+    free = (n - s.shape[0]) + shrink.sum(1)     # n - df, with df = sum_i s_i / (s_i + lambda) (no cancellation)
+    return (resid / n) / (free / n).pow(2)
 
 
 def select_ridge(h: torch.Tensor, targets: torch.Tensor, grid: Sequence[float], method: str = "eigen",
@@ -503,13 +508,49 @@ class RandomProjectionRidge(_StreamingRidge):
         return self(x)[0].argmax(1)
 
 
+#: Named Fly-CL settings, ``preset(in_features, expansion) -> FlyCL keyword arguments`` (:meth:`FlyCL.from_preset`,
+#: ``create_model("fly_cl", preset=...)``; explicit keywords override the preset's).
+FLYCL_PRESETS: Registry[Callable[[int, int], dict[str, Any]]] = Registry("Fly-CL preset")
+
+
+@FLYCL_PRESETS.register("paper")
+def _paper_preset(in_features: int, expansion: int) -> dict[str, Any]:
+    """Fly-CL's expansion as its official code builds it (each Kenyon cell reads 300 of 768 inputs, 39 %,
+    through N(0, 1) synapses; the top 30 % of cells keep their values), with per-sample input normalisation
+    and RanPAC's hold-out ridge search, both chosen over the paper's raw inputs and GCV on validation splits
+    of class-incremental digits (docs/readme/connectomes.md, row 47)."""
+    return {"weights": "gaussian", "fan_in": max(1, round(in_features * 300 / 768)), "k": max(1, round(0.3 * expansion)),
+            "code": "values", "normalise": "sample", "search": "eigen"}
+
+
+@FLYCL_PRESETS.register("binary")
+def _binary_preset(in_features: int, expansion: int) -> dict[str, Any]:
+    """The first version's FlyHash-style setting (the :class:`FlyCL` defaults): 8 binary inputs per cell,
+    10 % of cells active (ReLU), per-sample normalisation."""
+    return {"weights": "binary", "fan_in": min(8, in_features), "k": max(1, expansion // 10), "code": "relu",
+            "normalise": "sample"}
+
+
+def _from_preset(cls: type[FlyCL], preset: str, in_features: int, n_classes: int, expansion: int = 2000,
+                 **overrides: Any) -> FlyCL:
+    """A :class:`FlyCL` with the named setting of :data:`FLYCL_PRESETS` (``"paper"`` or ``"binary"``);
+    keyword ``overrides`` (``ridge_grid``, ``seed``, ``k``, ...) replace the preset's values."""
+    cfg = FLYCL_PRESETS.get(preset)(in_features, expansion)
+    cfg.update(overrides)
+    return cls(in_features, n_classes, expansion, **cfg)
+
+
+FlyCL.from_preset = classmethod(_from_preset)  # type: ignore[attr-defined]
+
+
 @register_model("fly_cl", family="connectome", paper=_PAPER)
-def fly_cl(in_features: int = 512, n_classes: int = 10, expansion: int = 2000, fan_in: int = 8, k: int = 200,
-           readout: str = "ridge", ridge: float = 10.0, normalise: str = "sample", seed: int = 0,
-           ridge_grid: Sequence[float] | None = None, search: str = "eigen", solver: str = "auto",
-           weights: str = "binary", code: str = "relu",
-           device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> FlyCL:
-    """Fly olfactory expansion + k-WTA + streaming classifier over frozen features."""
-    return FlyCL(in_features, n_classes, expansion, fan_in, k, readout=readout, ridge=ridge, normalise=normalise,
-                 seed=seed, ridge_grid=ridge_grid, search=search, solver=solver, weights=weights, code=code,
-                 device=device, dtype=dtype)
+def fly_cl(in_features: int = 512, n_classes: int = 10, expansion: int = 2000, preset: str | None = None,
+           **cfg: Any) -> FlyCL:
+    """Fly olfactory expansion + k-WTA + streaming classifier over frozen features.
+
+    Without ``preset``, the :class:`FlyCL` defaults (the ``"binary"`` setting); ``preset="paper"`` is the
+    Fly-CL paper's expansion (:data:`FLYCL_PRESETS`). Other keywords go to :class:`FlyCL` and win over the preset.
+    """
+    if preset is None:
+        return FlyCL(in_features, n_classes, expansion, **cfg)
+    return FlyCL.from_preset(preset, in_features, n_classes, expansion, **cfg)
