@@ -337,6 +337,15 @@ class FlyCL(_StreamingRidge):
         if readout == "similarity":
             self.readout_weight = nn.Parameter(torch.zeros(expansion, n_classes, **factory))
 
+    @classmethod
+    def from_preset(cls, preset: str, in_features: int, n_classes: int, expansion: int = 2000,
+                    **overrides: Any) -> FlyCL:
+        """A Fly-CL with the named setting of :data:`FLYCL_PRESETS` (``"paper"`` or ``"binary"``); keyword
+        ``overrides`` (``ridge_grid``, ``seed``, ``k``, ...) replace the preset's values."""
+        cfg = FLYCL_PRESETS.get(preset)(in_features, expansion)
+        cfg.update(overrides)
+        return cls(in_features, n_classes, expansion, **cfg)
+
     @property
     def projection(self) -> torch.Tensor:
         """The expansion matrix ``P`` ``[m, d]`` (binary or Gaussian-weighted; dense copy, for inspection)."""
@@ -469,7 +478,8 @@ class RandomProjectionRidge(_StreamingRidge):
 
     def __init__(self, in_features: int, n_classes: int, expansion: int | None = 2000, ridge: float = 10.0,
                  ridge_grid: Sequence[float] | None = None, search: str = "solve", solver: str = "primal",
-                 seed: int = 0, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+                 seed: int = 0, device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype or torch.float32}
         self.in_features = in_features
@@ -529,18 +539,6 @@ def _binary_preset(in_features: int, expansion: int) -> dict[str, Any]:
     10 % of cells active (ReLU), per-sample normalisation."""
     return {"weights": "binary", "fan_in": min(8, in_features), "k": max(1, expansion // 10), "code": "relu",
             "normalise": "sample"}
-
-
-def _from_preset(cls: type[FlyCL], preset: str, in_features: int, n_classes: int, expansion: int = 2000,
-                 **overrides: Any) -> FlyCL:
-    """A :class:`FlyCL` with the named setting of :data:`FLYCL_PRESETS` (``"paper"`` or ``"binary"``);
-    keyword ``overrides`` (``ridge_grid``, ``seed``, ``k``, ...) replace the preset's values."""
-    cfg = FLYCL_PRESETS.get(preset)(in_features, expansion)
-    cfg.update(overrides)
-    return cls(in_features, n_classes, expansion, **cfg)
-
-
-FlyCL.from_preset = classmethod(_from_preset)  # type: ignore[attr-defined]
 
 
 @register_model("fly_cl", family="connectome", paper=_PAPER)
