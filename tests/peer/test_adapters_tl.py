@@ -103,3 +103,18 @@ def test_missing_config_flags_raise_a_clear_error():
         TLAdapter(torch.nn.Linear(2, 2))
     with pytest.raises(TLAdapterError, match="long token ids"):
         TLAdapter(tiny_tl_model())(torch.zeros(2, 3))
+
+
+@pytest.mark.parametrize("hook", ["blocks.0.hook_resid_pre", "blocks.1.hook_resid_mid", "hook_resid_final"])
+def test_forward_from_a_residual_hook_equals_the_whole_forward(hook):
+    model = TLAdapter(tiny_tl_model())
+    tokens = _pairs().clean
+    with cache_activations(model, [hook]) as cache:
+        ref = model(tokens)
+    assert model.can_resume_from(hook)
+    assert torch.allclose(model.forward_from(hook, cache[hook]), ref, atol=1e-5, rtol=0)
+    with model.output_positions([-1]):
+        assert torch.allclose(model.forward_from(hook, cache[hook])[:, -1], ref[:, -1], atol=1e-5, rtol=0)
+    assert not model.can_resume_from("blocks.0.attn.hook_q_input")
+    with pytest.raises(TLAdapterError, match="cannot start"):
+        model.forward_from("blocks.0.hook_mlp_out", cache[hook])

@@ -172,6 +172,12 @@ class PatchEngine(StaticReaders):
         self.clean_cut = {c: clean_all[c] for c in set(self.group_cut) if c is not None and c in clean_all}
         self.group_cut = [c if c in self.clean_cut else None for c in self.group_cut]
         self._cut_by_hook = {g.hook: c for g, c in zip(self.index.groups, self.group_cut)}
+        # models with ``can_resume_from(hook)`` / ``forward_from(hook, x)`` start a patched forward at
+        # its cut (the prefix only recomputes the cached clean block); False runs every prefix
+        self.use_resume = True
+        self._before_cut = self._writers_before_cuts() if callable(getattr(model, "forward_from", None)) else {}
+        self._fwd_written: set[int] = set()
+        self._fwd_static: set[int] = set()
         self._last_replace = False
         self._static_cache: dict[int, torch.Tensor] = {}
         # static reader contributions sum_u m_u (clean_u - abl_u) per (group, reader, mask column): in
@@ -366,8 +372,10 @@ class PatchEngine(StaticReaders):
         bufs = {c: torch.empty((n, k, B) + self.class_shapes[c], dtype=self.dtype, device=self.device)
                 for c, n in rows_needed.items()}
         written: set[int] = set()
-        static: set[int] = set()  # writers before the cut on the clean prompts: same difference in every configuration
         fired: set[str] = set()
+        static: set[int] = set()  # writers before the cut on the clean prompts: same difference in every configuration
+        self._fwd_written, self._fwd_static = written, static
+        self._fwd_fired, self._fwd_readers = fired, [idx.groups[gi].hook for gi, _, _, _ in active]
 
         def writer_fn(hook: str, ws: list[int]) -> Callable[..., Any]:
             def fn(x: torch.Tensor, point: HookPoint) -> None:
@@ -500,14 +508,59 @@ class PatchEngine(StaticReaders):
                 out = _call(self.model, x)
             return _repeat(out, k).reshape((k, self.B) + tuple(out.shape[1:]))
         with torch.no_grad(), hooks(self.model, fns, points=self.points), self._positions(trim):
-            run = x if self.last_cut is not None else _repeat(x, k)
-            out = _call(self.model, run[:1] if self._last_replace else run)
+            if self._resumable():
+                out = self._resume_at_cut()
+            else:
+                run = x if self.last_cut is not None else _repeat(x, k)
+                out = _call(self.model, run[:1] if self._last_replace else run)
+        silent = [h for h in self._fwd_readers if "reader:" + h not in self._fwd_fired]
+        if silent:
+            raise DiscoveryError(
+                f"reader hooks {silent} did not fire in the patched forward (cut hook {self.last_cut!r}), so their "
+                "patches were not applied; fix the graph's cut_hook attribute (it must fire before its readers) "
+                "or set engine.use_cut = False."
+            )
         if out.shape[0] != k * self.B:
             raise DiscoveryError(
                 f"the patched forward returned batch {out.shape[0]} instead of {k * self.B}: cut hook "
                 f"{self.last_cut!r} did not fire; fix the graph's cut_hook attribute or set engine.use_cut = False."
             )
         return out.reshape((k, self.B) + tuple(out.shape[1:]))
+
+    def _writers_before_cuts(self) -> dict[str, frozenset[int]]:
+        """For each cut hook, the writers whose hooks fire before it (one observed forward on one prompt)."""
+        fired: list[str] = []
+        cuts = {c for c in self.group_cut if c is not None}
+        names = sorted(set(self.index.writer_hooks) | cuts)
+
+        def record(name: str) -> Callable[..., None]:
+            return lambda x, point: fired.append(name)
+
+        with torch.no_grad(), hooks(self.model, [(n, record(n)) for n in names], points=self.points):
+            _call(self.model, self.pairs.clean[:1])
+        out: dict[str, frozenset[int]] = {}
+        for cut in cuts:
+            if cut in fired:
+                before = fired[:fired.index(cut)]
+                out[cut] = frozenset(w for h in before for w in self.index.writer_hooks.get(h, []))
+        return out
+
+    def _resumable(self) -> bool:
+        """Whether this forward may start at its cut (``model.forward_from``): the cut returns the cached
+        clean block and the model can resume there."""
+        cut = self.last_cut
+        return (self.use_resume and self._last_replace and cut is not None and cut in self._before_cut
+                and callable(getattr(self.model, "can_resume_from", None)) and self.model.can_resume_from(cut))
+
+    def _resume_at_cut(self) -> torch.Tensor:
+        """The model run from its cut hook on (the hook returns the K repeated clean blocks): the
+        unpatched prefix is skipped, and its writers count as written before the cut."""
+        cut = self.last_cut
+        before = self._before_cut[cut]  # type: ignore[index]
+        self._fwd_written.update(before)
+        self._fwd_static.update(before)
+        out = self.model.forward_from(cut, self.clean_cut[cut][:1])  # type: ignore[index, operator]
+        return out[0] if isinstance(out, tuple) else out
 
     def _check_mask(self, mask: torch.Tensor) -> torch.Tensor:
         if mask.ndim == 2:

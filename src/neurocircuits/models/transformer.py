@@ -323,13 +323,18 @@ class Block(nn.Module):
         self.hook_resid_post = HookPoint()
 
     def forward(self, x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None,
-                keep: torch.Tensor | None = None) -> torch.Tensor:
+                keep: torch.Tensor | None = None, from_mid: bool = False) -> torch.Tensor:
         """Block output; with ``keep`` (a position index) only those positions (see
-        :meth:`HookedTransformer.output_positions`)."""
-        x = self.hook_resid_pre(x)
+        :meth:`HookedTransformer.output_positions`). With ``from_mid``, ``x`` is the residual after
+        attention (``hook_resid_mid``, every position) and only the MLP half runs."""
         n = x.shape[1]
-        attn = _hook_trimmed(self.hook_attn_out, self.attn(x, rotary, keep), keep, 1, n)
-        x = _hook_trimmed(self.hook_resid_mid, (x if keep is None else x.index_select(1, keep)) + attn, keep, 1, n)
+        if from_mid:
+            x = self.hook_resid_mid(x)
+            x = x if keep is None else x.index_select(1, keep)
+        else:
+            x = self.hook_resid_pre(x)
+            attn = _hook_trimmed(self.hook_attn_out, self.attn(x, rotary, keep), keep, 1, n)
+            x = _hook_trimmed(self.hook_resid_mid, (x if keep is None else x.index_select(1, keep)) + attn, keep, 1, n)
         if self.mlp is not None:
             mlp_in = _hook_trimmed(self.hook_mlp_in, x, keep, 1, n)
             x = x + _hook_trimmed(self.hook_mlp_out, self.mlp(mlp_in, keep, n), keep, 1, n)
@@ -454,18 +459,60 @@ class HookedTransformer(nn.Module):
         tokens = self.check_tokens(tokens)
         x = self.embed(tokens)
         rotary = self._rotary(tokens.shape[1])
-        keep = None
-        n_pos = tokens.shape[1]
-        if self._positions is not None:
-            keep = torch.tensor(sorted({p % n_pos for p in self._positions}), dtype=torch.long, device=x.device)
+        return self._run_blocks(x, rotary, 0, False)
+
+    def _keep(self, n_pos: int, device: torch.device) -> torch.Tensor | None:
+        if self._positions is None:
+            return None
+        return torch.tensor(sorted({p % n_pos for p in self._positions}), dtype=torch.long, device=device)
+
+    def _run_blocks(self, x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None, first: int,
+                    from_mid: bool) -> torch.Tensor:
+        """Blocks ``first`` onwards (the first from its ``hook_resid_mid`` when ``from_mid``), the final
+        norm and the unembedding; ``len(blocks)`` as ``first`` runs only ``hook_resid_final`` onwards."""
+        n_pos = x.shape[1]
+        keep = self._keep(n_pos, x.device)
         last = len(self.blocks) - 1
-        for i, block in enumerate(self.blocks):
-            x = block(x, rotary, keep if i == last else None)
-        x = _hook_trimmed(self.hook_resid_final, x, keep, 1, n_pos)
+        for i in range(first, len(self.blocks)):
+            x = self.blocks[i](x, rotary, keep if i == last else None, from_mid=from_mid and i == first)
+        if first == len(self.blocks):  # resumed at hook_resid_final: x holds every position
+            x = self.hook_resid_final(x)
+            x = x if keep is None else x.index_select(1, keep)
+        else:
+            x = _hook_trimmed(self.hook_resid_final, x, keep, 1, n_pos)
         logits = self.ln_final(x) @ self.W_U + self.b_U
         if keep is None:
             return logits
         return logits.new_zeros((logits.shape[0], n_pos, logits.shape[-1])).index_copy(1, keep, logits)
+
+    def _resume_point(self, hook: str) -> tuple[int, bool] | None:
+        """(first block, from its middle) of a residual hook a forward can start at, else None."""
+        if hook == "hook_resid_final":
+            return len(self.blocks), False
+        parts = hook.split(".")
+        if len(parts) == 3 and parts[0] == "blocks" and parts[1].isdigit() and int(parts[1]) < len(self.blocks):
+            if parts[2] == "hook_resid_pre":
+                return int(parts[1]), False
+            if parts[2] == "hook_resid_mid" and self.blocks[int(parts[1])].mlp is not None:
+                return int(parts[1]), True
+        return None
+
+    def can_resume_from(self, hook: str) -> bool:
+        """Whether :meth:`forward_from` can start at hook point ``hook`` (a residual-stream hook)."""
+        return self._resume_point(hook) is not None
+
+    def forward_from(self, hook: str, x: torch.Tensor) -> torch.Tensor:
+        """Logits of a forward that starts at residual hook point ``hook`` with activation ``x`` (batch,
+        pos, d_model) there: ``blocks.{i}.hook_resid_pre``, ``blocks.{i}.hook_resid_mid`` or
+        ``hook_resid_final``. The hook itself runs on ``x`` (so a hook there may replace it); the
+        blocks before it do not run. Discovery uses it to skip the unpatched prefix of a patched run."""
+        point = self._resume_point(hook)
+        if point is None:
+            raise ValueError(f"cannot start a forward at {hook!r}; use blocks.<i>.hook_resid_pre, "
+                             "blocks.<i>.hook_resid_mid or hook_resid_final.")
+        if x.ndim != 3 or x.shape[-1] != self.cfg.d_model:
+            raise ValueError(f"forward_from needs x of shape (batch, pos, {self.cfg.d_model}), got {tuple(x.shape)}.")
+        return self._run_blocks(x, self._rotary(x.shape[1]), *point)
 
     @contextlib.contextmanager
     def output_positions(self, positions: Sequence[int] | None) -> Iterator[None]:

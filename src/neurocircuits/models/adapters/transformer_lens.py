@@ -219,6 +219,21 @@ class TLAdapter(nn.Module):
                 return f"adapter hook point {name!r} is hooked and only TransformerLens calls it"
         return None
 
+    def can_resume_from(self, hook: str) -> bool:
+        """Whether :meth:`forward_from` can start at ``hook`` now (the fast path runs, and ``hook`` is a
+        residual hook: ``blocks.<i>.hook_resid_pre``, ``blocks.<i>.hook_resid_mid``, ``hook_resid_final``)."""
+        return self.fast_forward and self.fast_path_reason() is None and self._fast.resume_point(hook) is not None
+
+    def forward_from(self, hook: str, x: torch.Tensor) -> torch.Tensor:
+        """Logits of a forward that starts at residual hook ``hook`` with activation ``x`` (batch, pos,
+        d_model) there; the hook runs on ``x``, the layers before it do not (fast path only, see
+        :meth:`can_resume_from`). Discovery uses it to skip the unpatched prefix of a patched run."""
+        if not self.can_resume_from(hook):
+            raise TLAdapterError(f"cannot start a forward at {hook!r}: {self.fast_path_reason() or 'not a residual hook'}.")
+        if x.ndim != 3 or x.shape[-1] != self.cfg.d_model:
+            raise TLAdapterError(f"forward_from needs x of shape (batch, pos, {self.cfg.d_model}), got {tuple(x.shape)}.")
+        return self._fast(x.new_zeros(x.shape[:2], dtype=torch.long), self._positions, start=(hook, x))
+
     @contextlib.contextmanager
     def output_positions(self, positions: Sequence[int] | None) -> Iterator[None]:
         """Within the block, only the logits at ``positions`` need to be right (discovery speed-up).
@@ -338,24 +353,55 @@ class _FastTL:
             return project_shared(resid, norm, w, b, keep)
         return project_changed_heads(resid, split, norm, w, b, keep)
 
-    def __call__(self, tokens: torch.Tensor, positions: tuple[int, ...] | None = None) -> torch.Tensor:
+    def resume_point(self, hook: str) -> tuple[int, bool] | None:
+        """(first layer, from its middle) of a residual hook a forward can start at, else None."""
+        n = self.tl.cfg.n_layers
+        if hook == "hook_resid_final":
+            return n, False
+        parts = hook.split(".")
+        if len(parts) == 3 and parts[0] == "blocks" and parts[1].isdigit() and int(parts[1]) < n:
+            if parts[2] == "hook_resid_pre":
+                return int(parts[1]), False
+            if parts[2] == "hook_resid_mid" and not self.tl.cfg.attn_only:
+                return int(parts[1]), True
+        return None
+
+    def __call__(self, tokens: torch.Tensor, positions: tuple[int, ...] | None = None,
+                 start: tuple[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Logits of ``tokens``; with ``start = (hook, x)`` the forward begins at residual hook ``hook``
+        with activation ``x`` (batch, pos, d_model), running the hook on it (see :meth:`resume_point`)."""
         tl, c = self.tl, self._call
         cfg = tl.cfg
-        n_pos = tokens.shape[1]
+        n_pos = tokens.shape[1] if start is None else start[1].shape[1]
         if n_pos > cfg.n_ctx:
             raise TLAdapterError(f"sequence length {n_pos} exceeds the model's n_ctx={cfg.n_ctx}.")
+        device = tl.embed.W_E.device
         keep = None
         if positions is not None:
-            keep = torch.tensor(sorted({p % n_pos for p in positions}), dtype=torch.long, device=tokens.device)
-        tokens = tokens.to(tl.embed.W_E.device)
-        x = c("hook_tok_embed", tl.embed.W_E[tokens])
-        pos = tl.pos_embed.W_pos[:n_pos].unsqueeze(0).expand(tokens.shape[0], -1, -1)
-        x = c("hook_embed", x + c("hook_pos_embed", pos))
+            keep = torch.tensor(sorted({p % n_pos for p in positions}), dtype=torch.long, device=device)
+        first, from_mid = 0, False
+        if start is None:
+            tokens = tokens.to(device)
+            x = c("hook_tok_embed", tl.embed.W_E[tokens])
+            pos = tl.pos_embed.W_pos[:n_pos].unsqueeze(0).expand(tokens.shape[0], -1, -1)
+            x = c("hook_embed", x + c("hook_pos_embed", pos))
+        else:
+            point = self.resume_point(start[0])
+            if point is None:
+                raise TLAdapterError(f"cannot start a forward at {start[0]!r}; use blocks.<i>.hook_resid_pre, "
+                                     "blocks.<i>.hook_resid_mid or hook_resid_final.")
+            (first, from_mid), x = point, start[1]
         last = cfg.n_layers - 1
         causal = torch.ones(n_pos, n_pos, dtype=torch.bool, device=x.device).tril()
-        for layer, blk in enumerate(tl.blocks):
+        for layer in range(first, cfg.n_layers):
+            blk = tl.blocks[layer]
             b, attn = f"blocks.{layer}", blk.attn
             kp = keep if layer == last else None  # positions this block must compute (None: all)
+            if from_mid and layer == first:  # resumed after the attention half: x holds every position
+                mid = c(f"{b}.hook_resid_mid", x)
+                mid = mid if kp is None else mid.index_select(1, kp)
+                x = self._mlp_half(blk, b, mid, kp, n_pos)
+                continue
             x = c(f"{b}.hook_resid_pre", x)
             q = c(f"{b}.attn.hook_q", self._project(x, f"{b}.attn.hook_q_input", blk.ln1, attn.W_Q, attn.b_Q, kp),
                   kp, 1, n_pos)
@@ -372,19 +418,28 @@ class _FastTL:
             if cfg.attn_only:
                 x = c(f"{b}.hook_resid_post", resid + attn_out, kp, 1, n_pos)
             else:
-                mid = c(f"{b}.hook_resid_mid", resid + attn_out, kp, 1, n_pos)
-                mlp_in = c(f"{b}.hook_mlp_in", mid.clone() if f"{b}.hook_mlp_in" in self.points and
-                           self.points[f"{b}.hook_mlp_in"]._forward_hooks else mid, kp, 1, n_pos)
-                mlp = blk.mlp
-                pre = c(f"{b}.mlp.hook_pre", _addmm(mlp.b_in, mlp.W_in, _ln(mlp_in, blk.ln2)), kp, 1, n_pos)
-                post = c(f"{b}.mlp.hook_post", mlp.act_fn(pre), kp, 1, n_pos)
-                out = c(f"{b}.hook_mlp_out", _addmm(mlp.b_out, mlp.W_out, post), kp, 1, n_pos)
-                x = c(f"{b}.hook_resid_post", mid + out, kp, 1, n_pos)
-        x = c("hook_resid_final", x, keep, 1, n_pos)
+                x = self._mlp_half(blk, b, c(f"{b}.hook_resid_mid", resid + attn_out, kp, 1, n_pos), kp, n_pos)
+        if first == cfg.n_layers:  # resumed at hook_resid_final: x holds every position
+            x = c("hook_resid_final", x)
+            x = x if keep is None else x.index_select(1, keep)
+        else:
+            x = c("hook_resid_final", x, keep, 1, n_pos)
         logits = _addmm(tl.unembed.b_U, tl.unembed.W_U, _ln(x, tl.ln_final))
         if keep is None:
             return logits
         return logits.new_zeros((logits.shape[0], n_pos, logits.shape[-1])).index_copy(1, keep, logits)
+
+
+    def _mlp_half(self, blk: Any, b: str, mid: torch.Tensor, kp: torch.Tensor | None, n_pos: int) -> torch.Tensor:
+        """``hook_resid_post`` of block ``b`` from its ``hook_resid_mid`` output ``mid``: MLP and residual."""
+        c = self._call
+        mlp_in = c(f"{b}.hook_mlp_in", mid.clone() if f"{b}.hook_mlp_in" in self.points and
+                   self.points[f"{b}.hook_mlp_in"]._forward_hooks else mid, kp, 1, n_pos)
+        mlp = blk.mlp
+        pre = c(f"{b}.mlp.hook_pre", _addmm(mlp.b_in, mlp.W_in, _ln(mlp_in, blk.ln2)), kp, 1, n_pos)
+        post = c(f"{b}.mlp.hook_post", mlp.act_fn(pre), kp, 1, n_pos)
+        out = c(f"{b}.hook_mlp_out", _addmm(mlp.b_out, mlp.W_out, post), kp, 1, n_pos)
+        return c(f"{b}.hook_resid_post", mid + out, kp, 1, n_pos)
 
 
 def _usable(tl_model: Any, tl_point: Any, tl_name: str) -> bool:
