@@ -66,8 +66,15 @@ def random_conv_features(images: torch.Tensor, channels: int = 32, seed: int = 0
     return nn.functional.avg_pool2d(h, 2).flatten(1)
 
 
-def multicollinearity(features: torch.Tensor) -> float:
-    """Mean absolute off-diagonal Pearson correlation between feature columns (constant columns skipped)."""
+def multicollinearity(features: torch.Tensor, max_columns: int | None = None, seed: int = 0) -> float:
+    """Mean absolute off-diagonal Pearson correlation between feature columns (constant columns skipped).
+
+    With ``max_columns``, the mean over a seeded random subset of that many columns (an unbiased estimate
+    that keeps the ``columns x columns`` correlation matrix small for wide codes).
+    """
+    if max_columns is not None and features.shape[1] > max_columns:
+        pick = torch.randperm(features.shape[1], generator=torch.Generator().manual_seed(seed))[:max_columns]
+        features = features[:, pick.to(features.device)]
     x = features.double()
     x = x[:, x.std(0) > 1e-12]
     c = torch.corrcoef(x.T)
@@ -338,13 +345,14 @@ class FlyCL(_StreamingRidge):
             self.readout_weight = nn.Parameter(torch.zeros(expansion, n_classes, **factory))
 
     @classmethod
-    def from_preset(cls, preset: str, in_features: int, n_classes: int, expansion: int = 2000,
+    def from_preset(cls, preset: str, in_features: int, n_classes: int, expansion: int | None = None,
                     **overrides: Any) -> FlyCL:
-        """A Fly-CL with the named setting of :data:`FLYCL_PRESETS` (``"paper"`` or ``"binary"``); keyword
-        ``overrides`` (``ridge_grid``, ``seed``, ``k``, ...) replace the preset's values."""
+        """A Fly-CL with the named setting of :data:`FLYCL_PRESETS` (``"paper"``: width 10,000 unless
+        ``expansion`` says otherwise; ``"binary"``: 2,000); keyword ``overrides`` (``ridge_grid``, ``seed``,
+        ``k``, ...) replace the preset's values."""
         cfg = FLYCL_PRESETS.get(preset)(in_features, expansion)
         cfg.update(overrides)
-        return cls(in_features, n_classes, expansion, **cfg)
+        return cls(in_features, n_classes, **cfg)
 
     @property
     def projection(self) -> torch.Tensor:
@@ -518,37 +526,41 @@ class RandomProjectionRidge(_StreamingRidge):
         return self(x)[0].argmax(1)
 
 
-#: Named Fly-CL settings, ``preset(in_features, expansion) -> FlyCL keyword arguments`` (:meth:`FlyCL.from_preset`,
-#: ``create_model("fly_cl", preset=...)``; explicit keywords override the preset's).
-FLYCL_PRESETS: Registry[Callable[[int, int], dict[str, Any]]] = Registry("Fly-CL preset")
+#: Named Fly-CL settings, ``preset(in_features, expansion or None) -> FlyCL keyword arguments`` (with
+#: ``expansion``) for :meth:`FlyCL.from_preset` and ``create_model("fly_cl", preset=...)``; explicit
+#: keywords override the preset's.
+FLYCL_PRESETS: Registry[Callable[[int, int | None], dict[str, Any]]] = Registry("Fly-CL preset")
 
 
 @FLYCL_PRESETS.register("paper")
-def _paper_preset(in_features: int, expansion: int) -> dict[str, Any]:
-    """Fly-CL's expansion as its official code builds it (each Kenyon cell reads 300 of 768 inputs, 39 %,
-    through N(0, 1) synapses; the top 30 % of cells keep their values), with per-sample input normalisation
-    and RanPAC's hold-out ridge search, both chosen over the paper's raw inputs and GCV on validation splits
-    of class-incremental digits (docs/readme/connectomes.md, row 47)."""
-    return {"weights": "gaussian", "fan_in": max(1, round(in_features * 300 / 768)), "k": max(1, round(0.3 * expansion)),
-            "code": "values", "normalise": "sample", "search": "eigen"}
+def _paper_preset(in_features: int, expansion: int | None) -> dict[str, Any]:
+    """Fly-CL's expansion as its official code builds it: m = 10,000 Kenyon cells, each reading 300 of 768
+    inputs (39 %) through N(0, 1) synapses, the top 30 % of cells keeping their values; with per-sample input
+    normalisation and RanPAC's hold-out ridge search, both chosen over the paper's raw inputs and GCV on
+    validation splits of class-incremental digits (docs/readme/connectomes.md, row 47)."""
+    m = 10_000 if expansion is None else expansion
+    return {"expansion": m, "weights": "gaussian", "fan_in": max(1, round(in_features * 300 / 768)),
+            "k": max(1, round(0.3 * m)), "code": "values", "normalise": "sample", "search": "eigen"}
 
 
 @FLYCL_PRESETS.register("binary")
-def _binary_preset(in_features: int, expansion: int) -> dict[str, Any]:
-    """The first version's FlyHash-style setting (the :class:`FlyCL` defaults): 8 binary inputs per cell,
-    10 % of cells active (ReLU), per-sample normalisation."""
-    return {"weights": "binary", "fan_in": min(8, in_features), "k": max(1, expansion // 10), "code": "relu",
-            "normalise": "sample"}
+def _binary_preset(in_features: int, expansion: int | None) -> dict[str, Any]:
+    """The first version's FlyHash-style setting (the :class:`FlyCL` defaults): m = 2,000, 8 binary inputs
+    per cell, 10 % of cells active (ReLU), per-sample normalisation."""
+    m = 2000 if expansion is None else expansion
+    return {"expansion": m, "weights": "binary", "fan_in": min(8, in_features), "k": max(1, m // 10),
+            "code": "relu", "normalise": "sample"}
 
 
 @register_model("fly_cl", family="connectome", paper=_PAPER)
-def fly_cl(in_features: int = 512, n_classes: int = 10, expansion: int = 2000, preset: str | None = None,
+def fly_cl(in_features: int = 512, n_classes: int = 10, expansion: int | None = None, preset: str | None = None,
            **cfg: Any) -> FlyCL:
     """Fly olfactory expansion + k-WTA + streaming classifier over frozen features.
 
-    Without ``preset``, the :class:`FlyCL` defaults (the ``"binary"`` setting); ``preset="paper"`` is the
-    Fly-CL paper's expansion (:data:`FLYCL_PRESETS`). Other keywords go to :class:`FlyCL` and win over the preset.
+    Without ``preset``, the :class:`FlyCL` defaults (the ``"binary"`` setting, width 2,000); ``preset="paper"``
+    is the Fly-CL paper's expansion at its width 10,000 (:data:`FLYCL_PRESETS`). Other keywords go to
+    :class:`FlyCL` and win over the preset's.
     """
     if preset is None:
-        return FlyCL(in_features, n_classes, expansion, **cfg)
+        return FlyCL(in_features, n_classes, 2000 if expansion is None else expansion, **cfg)
     return FlyCL.from_preset(preset, in_features, n_classes, expansion, **cfg)
