@@ -1,17 +1,24 @@
 """Fly-CL: the fly olfactory motif for streaming, class-incremental learning on frozen features.
 
-After Fly-CL (Zou, Zang, Xu & Ji 2025, arXiv:2510.16877: fly-inspired decorrelation and reduced
-training time for continual representation learning) and the fly olfactory circuit (Dasgupta,
+After Fly-CL (Zou, Zang, Xu & Ji 2025, arXiv:2510.16877, ICLR 2026: fly-inspired decorrelation and
+reduced training time for continual representation learning) and the fly olfactory circuit (Dasgupta,
 Stevens & Navlakha 2017, Science). Our own implementation.
 
     normalise   z = (x - mean_i x_i) / std_i x_i       (per-sample divisive normalisation across inputs,
-                                                    as projection neurons; or running stats: normalise="running")
-    expand      a = P z,  P in {0,1}^{m x d} sparse:  each of the m Kenyon cells sums ``fan_in`` inputs
-                (a gather-sum, O(batch m fan_in), never a dense m x d product)
-    k-WTA       h = relu(topk_k(a))                    (APL feedback inhibition: k of m cells stay active)
+                                                    as projection neurons; normalise="running": running
+                                                    per-input statistics; "none": z = x, as the paper)
+    expand      a = P z,  P in R^{m x d} sparse:       each of the m Kenyon cells sums ``fan_in`` inputs,
+                P_jc = 1 (weights="binary", FlyHash) or P_jc ~ N(0, 1) (weights="gaussian", the paper)
+                (a weighted gather-sum, O(batch m fan_in), never a dense m x d product)
+    k-WTA       h_j = f(a_j) if a_j is among the k largest of a, else 0   (APL feedback inhibition)
+                f(a) = max(a, 0) (code="relu"), a (code="values", the paper), 1 (code="binary")
     classify    streaming ridge: G <- G + H_t^T H_t, Q <- Q + H_t^T Y_t per task t,
                 W = (G + lambda I)^-1 Q  (one Cholesky solve);  or streaming similarity matching:
                 prototype_c <- prototype_c + h, y_hat = argmax_c cos(h, prototype_c).
+
+The paper's own setting (its official code: m = 10,000, 300 of 768 inputs per cell, Gaussian synapses,
+the top 30 % kept with their values, GCV ridge search) and the first version's FlyHash-style one are
+named presets (:data:`FLYCL_PRESETS`, :meth:`FlyCL.from_preset`, ``create_model("fly_cl", preset=...)``).
 
 Ridge parameter search (``ridge_grid``), per task as RanPAC does (McDonnell et al. 2023): hold out
 20 % of the task's samples, fit on the rest for every lambda of the grid and keep the lambda with the
@@ -20,6 +27,10 @@ eigendecomposition serves every lambda, taken in the smaller space (:func:`selec
 
     n < m (dual):    K = H H^T = U S U^T,   H_val W(lambda) = (H_val H^T U) diag(1 / (s + lambda)) U^T Y
     n >= m (primal): G = H^T H = V S V^T,   H_val W(lambda) = (H_val V) diag(1 / (s + lambda)) V^T H^T Y
+
+or, ``search="gcv"`` (the paper's criterion), generalised cross-validation on all of the task's samples,
+``GCV(lambda) = (|Y - H W(lambda)|^2 / n) / (1 - df(lambda) / n)^2`` with ``df = sum_i s_i / (s_i + lambda)``
+(:func:`ridge_gcv_curve`), from the same eigendecomposition.
 
 Both read-outs are exact under any order of the stream (class-incremental learning does not
 forget), and the sparse, near-orthogonal codes ``h`` are far less collinear than the features.
@@ -300,6 +311,10 @@ class _StreamingRidge(nn.Module):
 
 class FlyCL(_StreamingRidge):
     """Sparse expansion + k-WTA + streaming classifier (see the module docstring).
+
+    ``weights`` (``"binary"`` or ``"gaussian"`` synapses), ``code`` (``"relu"``, ``"values"`` or ``"binary"``
+    winners) and ``normalise`` (``"sample"``, ``"running"`` or ``"none"``) select the variant; the defaults
+    are the first version's FlyHash-style setting, :meth:`from_preset` builds the paper's.
 
     Use ``partial_fit(x, y)`` once per task (or per batch; any class order), then ``predict(x)``;
     ``forward(x, state=None) -> (scores, None)``. With ``ridge_grid`` every ``partial_fit`` call picks
