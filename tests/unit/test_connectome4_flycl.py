@@ -144,7 +144,8 @@ def test_row47_fly_cl_matches_ridge_with_lower_multicollinearity(features) -> No
     mcm = {k: sum(v) / 3 for k, v in mc.items()}
     print("row 47, 3 splits: accuracy", mean, "multicollinearity", mcm)
     # measured (3 splits, bench/connectomes.py): Fly-CL 0.981 +- 0.003, raw-feature ridge 0.988 +- 0.001,
-    # RanPAC-style 0.992 +- 0.001: close to, but NOT matching, the ridge baselines (-0.7 and -1.1 points);
+    # RanPAC-style 0.992 +- 0.001: close to, but NOT matching, the ridge baselines (-0.7 and -1.1 points; the
+    # binary default; the paper's expansion, preset="paper", matches: tests/unit/test_connectome5_flycl.py);
     # multicollinearity 0.089 vs 0.145 and 0.153
     assert mean["fly"] > 0.975
     assert mean["fly"] >= mean["raw"] - 0.015            # within 1.5 points of ridge on the raw features
