@@ -392,11 +392,14 @@ class PatchEngine(StaticReaders):
                 kk = x.shape[0] // B  # 1 before the cut (unpatched prefix), k after it
                 for w in ws:
                     written.add(w)
-                    val = _slice_head(x, idx.writers[w].head).reshape(kk, B, self.P, -1)
-                    if kk == k:
-                        torch.sub(val, self.abl_flat[w], out=bufs[self.wclass[w]][slot[w]])
+                    val = _slice_head(x, idx.writers[w].head)  # (kk * B, pos, ...), a strided view for a head
+                    shape = (kk, B) + tuple(val.shape[1:])
+                    abl = self.abl_flat[w].view(shape[1:])
+                    dst = bufs[self.wclass[w]][slot[w]]
+                    if kk == k:  # subtract straight from the strided view into the buffer: no gathered copy
+                        torch.sub(val.view(shape), abl, out=dst.view(shape))
                     else:
-                        bufs[self.wclass[w]][slot[w]].copy_(torch.sub(val, self.abl_flat[w]))
+                        dst.copy_(torch.sub(val.view(shape), abl).view(dst.shape[1:]))
                 return None
 
             return fn
