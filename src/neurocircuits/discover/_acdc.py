@@ -287,8 +287,9 @@ class _CostFit:
     hook of the reader under test: the layers a forward runs); ``overhead`` is ``a / b`` (the fixed
     cost in configurations). A key timed at fewer than two sizes (3 times each) borrows ``a`` from
     the keys already fitted (the fixed cost of a forward is mostly the same Python and hook work,
-    whatever layers it runs) and takes ``b`` from its own mean; with nothing timed yet it is
-    :data:`FORWARD_OVERHEAD_CONFIGS`."""
+    whatever layers it runs) and takes ``b`` from its own mean; a key not timed at all takes the
+    largest fitted ``b`` (its cut comes earlier, so its configurations run more layers); with
+    nothing fitted yet it is :data:`FORWARD_OVERHEAD_CONFIGS`."""
 
     def __init__(self) -> None:
         self.n: dict[Any, dict[int, list[float]]] = {}
@@ -313,9 +314,12 @@ class _CostFit:
         if fit is None:
             fits = [f for f in (self._fit(other) for other in self.n if other != key) if f is not None and f[1] > 0]
             n = self.n.get(key, {})
-            if not fits or not n:
+            if not fits:
                 return FORWARD_OVERHEAD_CONFIGS
             a = sorted(f[0] for f in fits)[len(fits) // 2]
+            if not n:  # not timed yet: ACDC reaches a cut after the later ones, and an earlier cut runs more
+                # layers, so its configurations cost at least the dearest fitted one's
+                return min(16.0, max(0.25, a / max(f[1] for f in fits)))
             mean_k = sum(k * len(ts) for k, ts in n.items()) / sum(len(ts) for ts in n.values())
             mean_t = sum(sum(ts) for ts in n.values()) / sum(len(ts) for ts in n.values())
             fit = (a, (mean_t - a) / mean_k)
