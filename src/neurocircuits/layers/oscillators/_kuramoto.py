@@ -125,7 +125,9 @@ class AKOrNConfig:
         n_heads: attention heads of the ``"attn"`` coupling (``channels`` must be a multiple).
         n_steps: unrolled Kuramoto updates.
         gamma: step size of an update.
-        learn_omega: learn the natural-frequency generator ``Omega``.
+        learn_omega: learn the natural-frequency generator ``Omega``. ``False`` keeps its random
+            initial value fixed (the oscillators still rotate); for no natural frequencies at all, zero
+            ``AKOrNLayer.omega_raw`` (then ``Omega`` is skipped).
     """
 
     channels: int
