@@ -15,8 +15,12 @@ Readers may name a ``cut_hook`` (node attribute): a hook point that fires before
 through which all later computation flows (for the transformer, the residual stream entering the
 reader's block). A patched forward then runs the unpatched prefix once, on one clean prompt, and the
 cut hook returns the cached clean activation repeated K times; writers that ran before the cut have
-the same difference in every configuration and are contracted once. ``use_cut = False`` forces the
-full K * B forward (the reference path; both agree to rounding, see tests/unit/test_discover_perf.py).
+the same difference in every configuration and are contracted once. A model that can start a forward
+at a residual hook (``can_resume_from`` / ``forward_from``) skips that prefix altogether, and readers at
+the cut hand models that accept it a description of their per-head inputs instead of the written
+copies (:class:`~neurocircuits.layers.hooks.LazyHeads`, see :mod:`._static_readers`). ``use_cut = False``
+forces the full K * B forward (the reference path; all agree to rounding, see
+tests/unit/test_discover_perf.py, test_discover_blocks.py and test_discover_resume.py).
 """
 
 from __future__ import annotations

@@ -6,7 +6,10 @@ contribution from them depends only on its mask column, so each distinct column 
 and kept in a byte-bounded LRU cache (ACDC's consecutive forwards share almost all columns). When the
 cut hands every configuration the same input block (``mark_repeated``), a reader whose column is
 the same in all configurations is patched once and broadcast, and the model is told which heads
-those are (``mark_changed``), so it can project them once too.
+those are (``mark_changed``), so it can project them once too. Readers at the cut whose writers all
+ran before it go further when the model accepts it: they only describe each head's input as the clean
+block minus a keyed column (``LazyHeads``), and the model projects each distinct column once and keeps
+it in the engine's LRU across forwards.
 """
 
 from __future__ import annotations
