@@ -1,9 +1,6 @@
 #!/bin/bash
-# Row 66 sweep: 3 lrs x 3 seeds x {lime, vanilla}, two runs at a time (OMP_NUM_THREADS=1 each).
+# Row 66 sweep: runs scripts/lime_lm_experiment.py for each line of a jobs file (arguments), two at
+# a time with OMP_NUM_THREADS=1 each; finished runs are skipped (their json exists).
+#   scripts/lime_sweep.sh jobs.txt
 cd "$(dirname "$0")/.."
-STEPS=${STEPS:-1200}
-jobs_list=()
-for seed in 0 1 2; do for lr in 3e-3 1.5e-3 6e-3; do for m in lime vanilla; do
-  jobs_list+=("--model $m --lr $lr --seed $seed --steps $STEPS --eval-every 300 $EXTRA")
-done; done; done
-printf '%s\n' "${jobs_list[@]}" | xargs -P 2 -I{} sh -c "OMP_NUM_THREADS=1 .venv/bin/python scripts/lime_lm_experiment.py {} 2>&1 | tail -1"
+xargs -P 2 -I{} sh -c "OMP_NUM_THREADS=1 .venv/bin/python scripts/lime_lm_experiment.py {} 2>&1 | tail -1" < "$1"
