@@ -166,3 +166,37 @@ def test_value_matrix_entropy_known_answers() -> None:
         value_matrix_entropy(torch.randn(t, 4))
     with pytest.raises(ValueError, match="alpha"):
         value_matrix_entropy(onehot, alpha=1.0)
+
+
+def test_dynamic_kv_router_starts_static_and_mixes_per_position() -> None:
+    torch.manual_seed(2)
+    dyn = LIMeTransformer(12, 16, 4, 3, 32, 16, mix="kv", dynamic_router=True, dtype=D)
+    sta = LIMeTransformer(12, 16, 4, 3, 32, 16, mix="kv", dtype=D)
+    missing, unexpected = sta.load_state_dict(dyn.state_dict(), strict=False)
+    assert not missing and all("dynamic" in k for k in unexpected)
+    x = torch.randint(0, 12, (2, 9))
+    assert (dyn(x) - sta(x)).abs().max().item() < 1e-12              # W_dyn = 0: exactly the static router
+    assert sum(p.numel() for p in dyn.router_parameters()) == 16 * (2 + 3) + 16 * 4 * (8 + 12)
+    blk = dyn.blocks[2]
+    with torch.no_grad():
+        blk.dynamic.weight.normal_(0, 0.3)
+    vs: list[torch.Tensor] = []
+    hook = blk.hook_v.register_forward_hook(lambda m, i, o: vs.append(o))
+    hist = dyn.residuals(x)
+    hook.remove()
+    b, t, _ = hist[2].shape
+
+    def own(layer: int) -> torch.Tensor:                              # [head*layer, b, t, d_head] values
+        m = dyn.blocks[layer]
+        return m.v(m.ln_attn(hist[layer])).view(b, t, 4, 4).permute(2, 0, 1, 3)
+
+    values = torch.cat([own(0), own(1), own(2)], 0)                   # [12, b, t, e]
+    r = blk.router + blk.dynamic(blk.ln_attn(hist[2])).view(b, t, 4, 12)   # per-position weights
+    expect = torch.einsum("bthg,gbte->bhte", r, values)
+    assert torch.allclose(vs[0], expect, atol=1e-12)
+    assert not torch.allclose(r[:, 0], r[:, 1])                       # weights differ between positions
+    x2 = x.clone()
+    x2[:, -1] = (x2[:, -1] + 1) % 12
+    assert torch.allclose(dyn(x2)[:, :-1], dyn(x)[:, :-1], atol=1e-10)    # still causal
+    with pytest.raises(ValueError, match="dynamic_router"):
+        LIMeTransformer(mix="residual", dynamic_router=True)

@@ -53,11 +53,11 @@ def triadic_transformer(vocab: int = 16, d_model: int = 32, n_heads: int = 2, n_
                 paper="Gerasimov et al. 2025, You Do Not Fully Utilize Transformer's Representation Capacity (LIMe)")
 def lime_transformer(vocab: int = 16, d_model: int = 32, n_heads: int = 4, n_layers: int = 2, d_mlp: int = 64,
                      max_len: int = 64, lime: bool = True, router_init: float = 4.0, mix: str = "residual",
-                     device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> LIMeTransformer:
+                     dynamic_router: bool = False, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> LIMeTransformer:
     """Causal LM whose heads read keys/values routed from all earlier layers (``mix="kv"``: the paper's
     linear routers over every earlier layer's K/V; ``"residual"``: softmax mixtures of residual streams)."""
     return LIMeTransformer(vocab, d_model, n_heads, n_layers, d_mlp, max_len, lime, router_init, mix,
-                           device=device, dtype=dtype)
+                           dynamic_router, device=device, dtype=dtype)
 
 
 @register_model("dna", family="cells", paper="Cowsik, Nebabu, Qi & Ganguli 2025, Towards Distributed Neural Architectures")

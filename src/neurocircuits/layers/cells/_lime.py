@@ -16,7 +16,9 @@ learned mixture over every earlier layer. Two mixings are built here (``mix=``):
 with ``R^l`` in R^(H x (l+1)H) initialised to the identity on the current layer's heads plus
 ``U(-sqrt(3/fan_in), sqrt(3/fan_in))`` elsewhere (``fan_in = (l+1)H``). Layer 0 has no router. The
 routers add ``sum_{l>=1} H^2 (l+1)`` parameters; with ``R^l = [0 .. 0 | I]`` the model is exactly
-the vanilla transformer.
+the vanilla transformer. ``dynamic_router=True`` adds a token-dependent term (the paper's dynamic
+LIMe in spirit): the K/V at position ``s`` are mixed with ``R^l + reshape(W_dyn LN(x_{l,s}))``,
+``W_dyn`` initialised to zero.
 
 ``"residual"``: head ``h`` of layer ``l`` projects a convex mixture of residuals,
 ``m_{l,h} = sum_{j<=l} softmax(r_{l,h})_j x_j``, ``K = LN(m) W_k^h``, ``V = LN(m) W_v^h``; routers
@@ -91,9 +93,13 @@ class LIMeKVBlock(nn.Module):
         layer: index ``l`` of the block (0 has no router).
         d_model, n_heads, d_mlp: sizes.
         routed: ``False`` builds no router (the vanilla block: each head reads its own K/V).
+        dynamic: add a token-dependent term, ``R^l(x_s) = R^l + reshape(W_dyn LN(x_{l,s}))``, so the
+            K/V at position ``s`` are mixed with weights computed from that position's residual
+            (``W_dyn`` starts at zero: the block starts as the static one).
     """
 
     def __init__(self, layer: int, d_model: int, n_heads: int, d_mlp: int, routed: bool = True,
+                 dynamic: bool = False,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
         if d_model % n_heads:
@@ -115,6 +121,10 @@ class LIMeKVBlock(nn.Module):
             with torch.no_grad():
                 w[:, -n_heads:] = torch.eye(n_heads, **fk)
             self.router = nn.Parameter(w)
+        self.dynamic: nn.Linear | None = None
+        if self.router is not None and dynamic:
+            self.dynamic = nn.Linear(d_model, n_heads * (layer + 1) * n_heads, bias=False, **fk)
+            nn.init.zeros_(self.dynamic.weight)
         self.hook_v = HookPoint()
 
     def advance(self, history: list[Tensor], memory: list[Tensor]) -> Tensor:
@@ -129,7 +139,11 @@ class LIMeKVBlock(nn.Module):
             if len(memory) != self.layer + 1:
                 raise ValueError(f"LIMeKVBlock {self.layer} needs the K/V of layers 0..{self.layer - 1} in memory, "
                                  f"got {len(memory) - 1} layers; run the blocks in order.")
-            kv = torch.einsum("hg,gbtc->bhtc", self.router, torch.cat(memory, 0))
+            if self.dynamic is None:
+                kv = torch.einsum("hg,gbtc->bhtc", self.router, torch.cat(memory, 0))
+            else:
+                r = self.router + self.dynamic(h).view(b, t, *self.router.shape)                # [b, t, H, G]
+                kv = torch.einsum("bthg,gbtc->bhtc", r, torch.cat(memory, 0))
         else:
             kv = memory[-1].transpose(0, 1)
         k, v = kv[..., : self.d_head], self.hook_v(kv[..., self.d_head:])
@@ -158,16 +172,20 @@ class LIMeTransformer(nn.Module):
             routers frozen one-hot on the current layer; ``mix="kv"``: no routers at all).
         router_init: ``mix="residual"`` only, the initial logit of the current layer.
         mix: ``"residual"`` or ``"kv"`` (see the module docstring).
+        dynamic_router: ``mix="kv"`` only, add the token-dependent router term (see :class:`LIMeKVBlock`).
     """
 
     def __init__(self, vocab: int = 16, d_model: int = 32, n_heads: int = 4, n_layers: int = 2, d_mlp: int = 64,
                  max_len: int = 64, lime: bool = True, router_init: float = 4.0, mix: str = "residual",
+                 dynamic_router: bool = False,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
         if min(vocab, d_model, n_heads, n_layers, d_mlp, max_len) < 1:
             raise ValueError("vocab, d_model, n_heads, n_layers, d_mlp and max_len must all be >= 1.")
         if mix not in _MIXES:
             raise ValueError(f"unknown LIMe mix {mix!r}; choose one of {sorted(_MIXES)}.")
+        if dynamic_router and mix != "kv":
+            raise ValueError("dynamic_router=True needs mix='kv' (the residual mix has only static routers).")
         fk = {"device": device, "dtype": dtype}
         self.vocab, self.max_len, self.lime, self.mix = vocab, max_len, lime, mix
         self.embed = nn.Embedding(vocab, d_model, **fk)
@@ -175,7 +193,7 @@ class LIMeTransformer(nn.Module):
         blocks: list[nn.Module] = []
         for i in range(n_layers):
             if mix == "kv":
-                blocks.append(LIMeKVBlock(i, d_model, n_heads, d_mlp, routed=lime, **fk))
+                blocks.append(LIMeKVBlock(i, d_model, n_heads, d_mlp, routed=lime, dynamic=dynamic_router, **fk))
             else:
                 blocks.append(LIMeBlock(i, d_model, n_heads, d_mlp, router_init, **fk))
         self.blocks = nn.ModuleList(blocks)
@@ -191,7 +209,8 @@ class LIMeTransformer(nn.Module):
 
     def router_parameters(self) -> list[nn.Parameter]:
         """The trainable router parameters (for their own optimiser group: the paper uses a 10x lr)."""
-        return [b.router for b in self.blocks if b.router is not None and b.router.requires_grad]
+        out = [b.router for b in self.blocks if b.router is not None and b.router.requires_grad]
+        return out + [b.dynamic.weight for b in self.blocks if getattr(b, "dynamic", None) is not None]
 
     def residuals(self, tokens: Tensor) -> list[Tensor]:
         """Residual streams ``[x_0, ..., x_L]``."""
