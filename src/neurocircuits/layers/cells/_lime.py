@@ -32,11 +32,26 @@ sequence's value vectors (standardised per feature over the data set),
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ..hooks import HookPoint
+
+
+def _attention_and_mlp(block: nn.Module, layer: int, d_model: int, n_heads: int, d_mlp: int,
+                       fk: dict[str, Any]) -> None:
+    """The q/k/v/o projections and the MLP (with its norm) that both LIMe blocks share."""
+    if d_model % n_heads:
+        raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads}; change one of them.")
+    block.layer, block.n_heads, block.d_head = layer, n_heads, d_model // n_heads
+    block.q = nn.Linear(d_model, d_model, **fk)
+    block.k = nn.Linear(d_model, d_model, **fk)
+    block.v = nn.Linear(d_model, d_model, **fk)
+    block.o = nn.Linear(d_model, d_model, **fk)
+    block.ln_mlp = nn.LayerNorm(d_model, **fk)
+    block.mlp = nn.Sequential(nn.Linear(d_model, d_mlp, **fk), nn.GELU(), nn.Linear(d_mlp, d_model, **fk))
 
 
 class LIMeBlock(nn.Module):
@@ -45,18 +60,10 @@ class LIMeBlock(nn.Module):
     def __init__(self, layer: int, d_model: int, n_heads: int, d_mlp: int, router_init: float = 4.0,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
-        if d_model % n_heads:
-            raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads}; change one of them.")
         fk = {"device": device, "dtype": dtype}
-        self.layer, self.n_heads, self.d_head = layer, n_heads, d_model // n_heads
+        _attention_and_mlp(self, layer, d_model, n_heads, d_mlp, fk)
         self.ln_q = nn.LayerNorm(d_model, **fk)
         self.ln_kv = nn.LayerNorm(d_model, **fk)
-        self.q = nn.Linear(d_model, d_model, **fk)
-        self.k = nn.Linear(d_model, d_model, **fk)
-        self.v = nn.Linear(d_model, d_model, **fk)
-        self.o = nn.Linear(d_model, d_model, **fk)
-        self.ln_mlp = nn.LayerNorm(d_model, **fk)
-        self.mlp = nn.Sequential(nn.Linear(d_model, d_mlp, **fk), nn.GELU(), nn.Linear(d_mlp, d_model, **fk))
         init = torch.zeros(n_heads, layer + 1, **fk)
         init[:, -1] = router_init
         self.router = nn.Parameter(init)
@@ -102,17 +109,9 @@ class LIMeKVBlock(nn.Module):
                  dynamic: bool = False,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
-        if d_model % n_heads:
-            raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads}; change one of them.")
         fk = {"device": device, "dtype": dtype}
-        self.layer, self.n_heads, self.d_head = layer, n_heads, d_model // n_heads
+        _attention_and_mlp(self, layer, d_model, n_heads, d_mlp, fk)
         self.ln_attn = nn.LayerNorm(d_model, **fk)
-        self.q = nn.Linear(d_model, d_model, **fk)
-        self.k = nn.Linear(d_model, d_model, **fk)
-        self.v = nn.Linear(d_model, d_model, **fk)
-        self.o = nn.Linear(d_model, d_model, **fk)
-        self.ln_mlp = nn.LayerNorm(d_model, **fk)
-        self.mlp = nn.Sequential(nn.Linear(d_model, d_mlp, **fk), nn.GELU(), nn.Linear(d_mlp, d_model, **fk))
         self.router: nn.Parameter | None = None
         if routed and layer > 0:
             fan_in = (layer + 1) * n_heads
