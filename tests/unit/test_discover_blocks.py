@@ -296,3 +296,27 @@ def test_lazy_inputs_only_where_the_block_is_the_clean_cut() -> None:
         assert circuit == first[0], key
         assert torch.allclose(scores, first[1], atol=1e-9, rtol=0), key
     assert 0 < sum(first[0]) < len(first[0])  # tau cuts some edges and keeps some
+
+
+def test_lazy_inputs_per_position_match_written_copies() -> None:
+    """Per-position edges (mask columns over positions): the keyed columns carry the positions too."""
+    from neurocircuits.discover import METHODS
+
+    engine = PatchEngine(_model(), _pairs(), metric="kl_divergence", per_position=True, progress=False)
+    idx = engine.index
+    layer = torch.tensor([idx.graph.node(idx.readers[int(r)].name).layer for r in idx.edge_reader])
+    g = torch.Generator().manual_seed(7)
+    masks = (torch.rand(4, idx.n_edges, engine.P, generator=g, dtype=torch.float64) < 0.4).double()
+    masks *= (layer >= 1).view(1, -1, 1).double()
+    lazy = engine.patched_output(masks)
+    assert "lazy" in engine.last_modes.values()
+    engine.use_lazy_heads = False
+    assert torch.allclose(lazy, engine.patched_output(masks), atol=1e-12, rtol=0)
+    runs = []
+    for use_lazy in (True, False):
+        e = PatchEngine(_model(), _pairs(), metric="kl_divergence", per_position=True, progress=False)
+        e.use_lazy_heads = use_lazy
+        runs.append(METHODS.get("acdc")(e, threshold=0.01))
+    assert torch.equal(runs[0].circuit, runs[1].circuit)
+    assert torch.allclose(runs[0].scores, runs[1].scores, atol=1e-12, rtol=0)
+    assert 0 < int(runs[0].circuit.sum()) < runs[0].circuit.numel()
