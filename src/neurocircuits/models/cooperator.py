@@ -101,12 +101,8 @@ def train_reinforce(policy: PermutationInvariantPolicy, target_return: float = 1
     opt = torch.optim.Adam(policy.parameters(), lr=lr)
     result = ReinforceResult()
     for update in range(max_updates):
-        s = (torch.rand(batch, 4, generator=gen, dtype=dtype) - 0.5) * 0.1
-        order = (torch.stack([torch.randperm(4, generator=gen) for _ in range(batch)]) if permute
-                 else torch.arange(4).expand(batch, 4))
-        a_prev = torch.zeros(batch, policy.n_actions, dtype=dtype)
+        s, order, a_prev, alive = _episode_start(policy, batch, gen, permute)
         state = None
-        alive = torch.ones(batch, dtype=torch.bool)
         logps, ents, masks = [], [], []
         for _ in range(cfg.max_steps):
             logits, state = policy(torch.gather(s, 1, order), a_prev, state)
@@ -217,17 +213,24 @@ def train_es(policy: PermutationInvariantPolicy, target_return: float = 195.0, g
     return result
 
 
+def _episode_start(policy: PermutationInvariantPolicy, batch: int, gen: torch.Generator,
+                   permute: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Initial CartPole states (uniform in +-0.05), each episode's sensor order (a random permutation when
+    ``permute``), the all-zero previous action and the alive mask, for ``batch`` episodes."""
+    dtype = policy.head.weight.dtype
+    s = (torch.rand(batch, 4, generator=gen, dtype=dtype) - 0.5) * 0.1
+    order = (torch.stack([torch.randperm(4, generator=gen) for _ in range(batch)]) if permute
+             else torch.arange(4).expand(batch, 4))
+    return s, order, torch.zeros(batch, policy.n_actions, dtype=dtype), torch.ones(batch, dtype=torch.bool)
+
+
 def _rollout(policy: PermutationInvariantPolicy, batch: int, gen: torch.Generator, cfg: CartPoleConfig,
              permute: bool, value_head: torch.nn.Linear) -> dict[str, Tensor]:
     """Play ``batch`` CartPole episodes with sampled actions (no gradients); every tensor is ``[batch, T]``
     (``obs`` ``[batch, T, 4]``, already permuted, ``a_prev`` one-hot ``[batch, T, n_actions]``)."""
     dtype = policy.head.weight.dtype
-    s = (torch.rand(batch, 4, generator=gen, dtype=dtype) - 0.5) * 0.1
-    order = (torch.stack([torch.randperm(4, generator=gen) for _ in range(batch)]) if permute
-             else torch.arange(4).expand(batch, 4))
-    a_prev = torch.zeros(batch, policy.n_actions, dtype=dtype)
+    s, order, a_prev, alive = _episode_start(policy, batch, gen, permute)
     state = None
-    alive = torch.ones(batch, dtype=torch.bool)
     rec: dict[str, list[Tensor]] = {k: [] for k in ("obs", "a_prev", "action", "logp", "value", "mask")}
     with torch.no_grad():
         for _ in range(cfg.max_steps):
