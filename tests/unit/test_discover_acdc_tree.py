@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from scipy.stats import spearmanr
 
 from neurocircuits.data.tasks import PromptPairs
 from neurocircuits.discover import METHODS, PatchEngine
-from neurocircuits.discover._acdc import _KeepRate, _plan_tree, _Schedule
+from neurocircuits.discover._acdc import _KeepRate, _plan_tree, _prior_scores, _Schedule
 from neurocircuits.models.handbuilt import induction_model
 from neurocircuits.models.transformer import HookedTransformer, TransformerConfig
 
@@ -111,18 +112,44 @@ def test_plan_is_a_subtree_in_best_first_order() -> None:
     assert len(sized) == 3  # p = 1/2, overhead 2: root + both children maximise decisions per cost
 
 
-def test_eap_prior_bins_edges_by_attribution() -> None:
+def test_prior_bins_edges_by_estimated_effect_over_tau() -> None:
     model, pairs = _random_transformer()
     engine = PatchEngine(model, pairs, metric="kl_divergence", progress=False)
-    rate = _KeepRate(engine, "eap")
-    assert rate.bin is not None and sorted(set(rate.bin)) == [0, 1, 2, 3]
-    f = rate.bin.index(3)
-    assert rate(f) == pytest.approx(0.9)
+    est = _prior_scores(engine)
+    tau = float(est.median())
+    rate = _KeepRate(engine, "eap", tau)
+    assert rate.bin is not None
+    for f in range(est.numel()):  # bin b holds BOUNDS[b-1] <= estimate / tau < BOUNDS[b]
+        b = rate.bin[f]
+        r = float(est[f]) / tau
+        assert (b == 0 or r >= _KeepRate.BOUNDS[b - 1]) and (b == len(_KeepRate.BOUNDS) or r < _KeepRate.BOUNDS[b])
+    f = max(range(est.numel()), key=lambda e: float(est[e]))
+    assert rate(f) == pytest.approx(_KeepRate.PRIOR[rate.bin[f]])
     rate.record(f, False)
     rate.record(f, False)
-    assert rate(f) == pytest.approx(1.8 / 4)
+    assert rate(f) == pytest.approx(2 * _KeepRate.PRIOR[rate.bin[f]] / 4)
     flat = _KeepRate(engine, None)
     assert flat.bin is None and flat(0) == pytest.approx(0.25)
+
+
+def test_kl_prior_estimates_the_single_edge_kl_change() -> None:
+    # the first-order (EAP) term of a KL change vanishes at the clean run; the prior's second-order
+    # Fisher estimate must track the exact KL change of ablating each edge alone
+    cfg = TransformerConfig(n_layers=2, n_heads=3, d_model=24, d_head=8, d_mlp=32, d_vocab=12, n_ctx=16, init_std=0.2)
+    model = HookedTransformer(cfg, seed=5, dtype=torch.float64).eval()
+    g = torch.Generator().manual_seed(1)
+    clean = torch.randint(0, 12, (64, 6), generator=g)
+    corrupt = clean.clone()
+    corrupt[:, 2] = torch.randint(0, 12, (64,), generator=g)
+    pairs = PromptPairs(clean, corrupt, torch.randint(0, 12, (64,), generator=g), torch.randint(0, 12, (64,), generator=g))
+    engine = PatchEngine(model, pairs, metric="kl_divergence", progress=False)
+    est = _prior_scores(engine)
+    exact = METHODS.get("edge_patching")(engine).scores.reshape(-1)
+    moved = exact > 1e-9
+    assert int(moved.sum()) > 50
+    assert spearmanr(est[moved], exact[moved])[0] > 0.9
+    assert 0.6 < float((est[moved] / exact[moved]).median()) < 1.5
+    assert float(METHODS.get("eap")(engine).scores.abs().max()) < 1e-10 * float(exact.max())  # why EAP cannot serve
 
 
 def test_cost_fit_recovers_the_fixed_cost_per_forward() -> None:
@@ -143,3 +170,22 @@ def test_cost_fit_recovers_the_fixed_cost_per_forward() -> None:
     assert fit.overhead("other") == pytest.approx(6.0)
     fit.add("other", 2, 0.003 + 2 * 0.002)  # timed once: its own cost per configuration, the fitted fixed cost
     assert fit.overhead("other") == pytest.approx(0.003 / 0.002)
+
+
+def test_cost_fit_asks_for_a_second_size_until_it_can_fit() -> None:
+    from neurocircuits.discover._acdc import _CostFit
+
+    fit = _CostFit()
+    for _ in range(2):
+        fit.add("cut", 5, 0.01)
+    assert fit.other_size("cut", 5) is None  # not yet timed 3 times at the planned size
+    fit.add("cut", 5, 0.01)
+    assert fit.other_size("cut", 5) == 2 and fit.other_size("cut", 1) is None
+    for _ in range(3):
+        fit.add("cut", 2, 0.005)
+    assert fit.other_size("cut", 5) is None and fit.other_size("cut", 2) is None  # two sizes: fitted
+    assert fit.overhead("cut") == pytest.approx(min(16.0, max(0.25, (0.005 - 2 * 0.005 / 3) / (0.005 / 3))))
+    one = _CostFit()
+    for _ in range(3):
+        one.add("cut", 1, 0.01)
+    assert one.other_size("cut", 1) == 2  # sequential plans explore a pair

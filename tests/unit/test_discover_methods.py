@@ -78,8 +78,8 @@ def test_acdc_resumes_from_its_checkpoint(planted, tmp_path) -> None:
         return real(*args, **kwargs)
 
     engine.run_masks = flaky  # type: ignore[method-assign]
-    with pytest.raises(KeyboardInterrupt):
-        discover.METHODS.get("acdc")(engine, threshold=0.05, checkpoint=ckpt)
+    with pytest.raises(KeyboardInterrupt):  # one test per forward: a forward follows the first checkpoint
+        discover.METHODS.get("acdc")(engine, threshold=0.05, checkpoint=ckpt, window=1)
     saved = json.loads(ckpt.read_text())
     assert 0 < saved["next_reader"] < len(engine.index.readers)
     resumed = discover.METHODS.get("acdc")(PatchEngine(model, pairs, progress=False), threshold=0.05, checkpoint=ckpt)

@@ -662,6 +662,7 @@ class PatchEngine(StaticReaders):
     # -- gradients -------------------------------------------------------------------------
     def reader_grads(self, k: int = 1,
                      writer_patch: Callable[[str, torch.Tensor, int, torch.Tensor | None], torch.Tensor] | None = None,
+                     objective: Callable[[torch.Tensor, Any, torch.Tensor | None], torch.Tensor] | None = None,
                      ) -> list[torch.Tensor]:
         """Gradient of the summed metric over K stacked runs w.r.t. every reader group's input.
 
@@ -684,12 +685,13 @@ class PatchEngine(StaticReaders):
         per_example = 4.0 * k * self.bytes_per_config / max(self.B, 1)  # autograd keeps activations
         rows_per = max(1, int(self.memory_bytes // max(per_example, 1.0)))
         if rows_per >= self.B or not hasattr(self.pairs, "__getitem__"):
-            return self._reader_grads_rows(k, writer_patch, None)
-        parts = [self._reader_grads_rows(k, writer_patch, torch.arange(a, min(a + rows_per, self.B)))
+            return self._reader_grads_rows(k, writer_patch, None, objective)
+        parts = [self._reader_grads_rows(k, writer_patch, torch.arange(a, min(a + rows_per, self.B)), objective)
                  for a in range(0, self.B, rows_per)]
         return [torch.cat([p[gi] for p in parts], dim=0) for gi in range(len(self.index.groups))]
 
-    def _reader_grads_rows(self, k: int, writer_patch: Any, rows: torch.Tensor | None) -> list[torch.Tensor]:
+    def _reader_grads_rows(self, k: int, writer_patch: Any, rows: torch.Tensor | None,
+                           objective: Any = None) -> list[torch.Tensor]:
         idx = self.index
         pairs = self.pairs if rows is None else self.pairs[rows]
         clean_out = self.clean_out if rows is None else self.clean_out[rows.to(self.clean_out.device)]
@@ -711,7 +713,10 @@ class PatchEngine(StaticReaders):
         with torch.enable_grad(), hooks(self.model, fns, points=self.points), self._positions(True):
             out = _call(self.model, _repeat(pairs.clean, k))
             out = out.reshape((k, b) + tuple(out.shape[1:]))
-            total = self.metric_fn(out, pairs, clean_out).sum() * (b / self.B)
+            if objective is None:
+                total = self.metric_fn(out, pairs, clean_out).sum() * (b / self.B)
+            else:
+                total = objective(out, pairs, rows)
             if not total.requires_grad:
                 raise DiscoveryError("the metric does not depend on the model's activations through autograd.")
             missing = [idx.groups[i].hook for i, e in enumerate(eps) if e is None]
@@ -735,12 +740,16 @@ class PatchEngine(StaticReaders):
         t = t.reshape(n, t.shape[1], self.P, -1).permute(0, 2, 1, 3)  # (N, P, R, F)
         return t.reshape((k, b) + tuple(t.shape[1:]))
 
-    def attribution_scores(self, grads: list[torch.Tensor]) -> torch.Tensor:
-        """Edge scores (n_edges, P): (ablation - clean) writer outputs dotted with reader gradients."""
+    def attribution_scores(self, grads: list[torch.Tensor], squares_per_prompt: bool = False) -> torch.Tensor:
+        """Edge scores (n_edges, P): (ablation - clean) writer outputs dotted with reader gradients,
+        summed over the prompts (``squares_per_prompt``: each prompt's product squared, then summed)."""
         scores = torch.zeros(self.index.n_edges + 1, self.P, dtype=torch.float64, device=self.device)
         for gi, g in enumerate(self.index.groups):
             diff = torch.stack([self.abl_flat[u] - self.clean_flat[u] for u in g.writers])  # (U, B, P, F)
-            s = torch.einsum("ubpf,bprf->urp", diff.double(), grads[gi].double())  # (U, R, P)
+            if squares_per_prompt:
+                s = torch.einsum("ubpf,bprf->ubrp", diff.double(), grads[gi].double()).square().sum(1)
+            else:
+                s = torch.einsum("ubpf,bprf->urp", diff.double(), grads[gi].double())  # (U, R, P)
             scores.index_put_((self.group_table[gi].flatten().to(scores.device),), s.reshape(-1, self.P), accumulate=True)
         return scores[:-1]
 
