@@ -59,6 +59,9 @@ from ._metrics import answer_logits
 #: enough forwards to fit it (``_CostFit``); measured on CPU for the small bench model: ~1.4 ms per
 #: forward + ~0.6 ms per configuration at the second block's readers.
 FORWARD_OVERHEAD_CONFIGS = 2.0
+#: the smallest fixed cost per forward (in configurations) the fit may give; also the guess for a cut
+#: not timed yet once others are
+MIN_OVERHEAD_CONFIGS = 0.25
 
 
 def _distance(engine: PatchEngine, values: torch.Tensor) -> torch.Tensor:
@@ -295,8 +298,8 @@ class _CostFit:
     hook of the reader under test: the layers a forward runs); ``overhead`` is ``a / b`` (the fixed
     cost in configurations). A key timed at fewer than two sizes (3 times each) borrows ``a`` from
     the keys already fitted (the fixed cost of a forward is mostly the same Python and hook work,
-    whatever layers it runs) and takes ``b`` from its own mean; a key not timed at all takes the
-    largest fitted ``b`` (its cut comes earlier, so its configurations run more layers); with
+    whatever layers it runs) and takes ``b`` from its own mean; a key not timed at all gets
+    :data:`MIN_OVERHEAD_CONFIGS` (its cut comes earlier, so its configurations run more layers); with
     nothing fitted yet it is :data:`FORWARD_OVERHEAD_CONFIGS`."""
 
     def __init__(self) -> None:
@@ -332,17 +335,18 @@ class _CostFit:
             n = self.n.get(key, {})
             if not fits:
                 return FORWARD_OVERHEAD_CONFIGS
-            a = sorted(f[0] for f in fits)[len(fits) // 2]
             if not n:  # not timed yet: ACDC reaches a cut after the later ones, and an earlier cut runs more
-                # layers, so its configurations cost at least the dearest fitted one's
-                return min(16.0, max(0.25, a / max(f[1] for f in fits)))
+                # layers (the last layer may compute one position only, so many times more): plan its
+                # first forward as if configurations were dear, then fit it from that forward
+                return MIN_OVERHEAD_CONFIGS
+            a = sorted(f[0] for f in fits)[len(fits) // 2]
             mean_k = sum(k * len(ts) for k, ts in n.items()) / sum(len(ts) for ts in n.values())
             mean_t = sum(sum(ts) for ts in n.values()) / sum(len(ts) for ts in n.values())
             fit = (a, (mean_t - a) / mean_k)
         a, b = fit
         if b <= 0:
             return 16.0
-        return min(16.0, max(0.25, a / b))
+        return min(16.0, max(MIN_OVERHEAD_CONFIGS, a / b))
 
 
 class _KeepRate:
