@@ -132,9 +132,12 @@ def test_prior_bins_edges_by_estimated_effect_over_tau() -> None:
     assert flat.bin is None and flat(0) == pytest.approx(0.25)
 
 
-def test_kl_prior_estimates_the_single_edge_kl_change() -> None:
+def test_kl_prior_estimates_the_single_edge_kl_change(monkeypatch: pytest.MonkeyPatch) -> None:
     # the first-order (EAP) term of a KL change vanishes at the clean run; the prior's second-order
     # Fisher estimate must track the exact KL change of ablating each edge alone
+    import neurocircuits.discover._acdc as acdc_mod
+
+    monkeypatch.setattr(acdc_mod, "PRIOR_PROMPTS", 64)  # every prompt: the estimator, not its sampling
     cfg = TransformerConfig(n_layers=2, n_heads=3, d_model=24, d_head=8, d_mlp=32, d_vocab=12, n_ctx=16, init_std=0.2)
     model = HookedTransformer(cfg, seed=5, dtype=torch.float64).eval()
     g = torch.Generator().manual_seed(1)
@@ -189,3 +192,23 @@ def test_cost_fit_asks_for_a_second_size_until_it_can_fit() -> None:
     for _ in range(3):
         one.add("cut", 1, 0.01)
     assert one.other_size("cut", 1) == 2  # sequential plans explore a pair
+
+
+def test_row_subsets_of_squared_attributions_add_up() -> None:
+    # reader_grads / attribution_scores on subsets of the prompts: per-prompt squares over two halves
+    # sum to those over all prompts (the KL prior runs on a subset)
+    model, pairs = _random_transformer()
+    engine = PatchEngine(model, pairs, metric="kl_divergence", progress=False)
+    v = torch.randn(engine.B, 12, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+    def objective(out: torch.Tensor, p: object, rows: torch.Tensor | None) -> torch.Tensor:
+        w = v if rows is None else v[rows]
+        return (out[:, :, -1] * w).sum()
+
+    def squares(rows: torch.Tensor | None) -> torch.Tensor:
+        return engine.attribution_scores(engine.reader_grads(objective=objective, rows=rows), True, rows=rows)
+
+    whole = squares(None)
+    halves = squares(torch.arange(0, 2)) + squares(torch.arange(2, engine.B))
+    assert float(whole.abs().max()) > 0
+    assert torch.allclose(halves, whole, rtol=1e-9, atol=0)

@@ -59,6 +59,8 @@ from ._metrics import answer_logits
 #: enough forwards to fit it (``_CostFit``); measured on CPU for the small bench model: ~1.4 ms per
 #: forward + ~0.6 ms per configuration at the second block's readers.
 FORWARD_OVERHEAD_CONFIGS = 2.0
+#: prompts the KL prior is estimated on (the first ones): it only shapes the speculation
+PRIOR_PROMPTS = 8
 #: the smallest fixed cost per forward (in configurations) the fit may give; also the guess for a cut
 #: not timed yet once others are
 MIN_OVERHEAD_CONFIGS = 0.25
@@ -412,8 +414,9 @@ def _prior_scores(engine: PatchEngine) -> torch.Tensor:
         w = v if rows is None else v[rows.to(v.device)]
         return (answer_logits(out, pairs.answer_pos) * w.to(out.dtype)).sum()
 
-    grads = engine.reader_grads(objective=objective)
-    return engine.attribution_scores(grads, squares_per_prompt=True).reshape(-1) / (2.0 * engine.B)
+    rows = torch.arange(min(engine.B, PRIOR_PROMPTS))
+    grads = engine.reader_grads(objective=objective, rows=rows)
+    return engine.attribution_scores(grads, squares_per_prompt=True, rows=rows).reshape(-1) / (2.0 * len(rows))
 
 
 def _best_window(n_kept: int, n_tested: int, window: int) -> int:

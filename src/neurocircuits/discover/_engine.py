@@ -179,7 +179,8 @@ class PatchEngine(StaticReaders):
         # models with ``can_resume_from(hook)`` / ``forward_from(hook, x)`` start a patched forward at
         # its cut (the prefix only recomputes the cached clean block); False runs every prefix
         self.use_resume = True
-        self._before_cut = self._writers_before_cuts() if callable(getattr(model, "forward_from", None)) else {}
+        fired = list(clean_all)  # the cache fills in the order the hooks first fired
+        self._before_cut = self._writers_before_cuts(fired) if callable(getattr(model, "forward_from", None)) else {}
         self._fwd_written: set[int] = set()
         self._fwd_static: set[int] = set()
         self._last_replace = False
@@ -534,19 +535,11 @@ class PatchEngine(StaticReaders):
             )
         return out.reshape((k, self.B) + tuple(out.shape[1:]))
 
-    def _writers_before_cuts(self) -> dict[str, frozenset[int]]:
-        """For each cut hook, the writers whose hooks fire before it (one observed forward on one prompt)."""
-        fired: list[str] = []
-        cuts = {c for c in self.group_cut if c is not None}
-        names = sorted(set(self.index.writer_hooks) | cuts)
-
-        def record(name: str) -> Callable[..., None]:
-            return lambda x, point: fired.append(name)
-
-        with torch.no_grad(), hooks(self.model, [(n, record(n)) for n in names], points=self.points):
-            _call(self.model, self.pairs.clean[:1])
+    def _writers_before_cuts(self, fired: list[str]) -> dict[str, frozenset[int]]:
+        """For each cut hook, the writers whose hooks fire before it (``fired``: hook names in the order
+        they first fired in a forward that hooked every writer and cut)."""
         out: dict[str, frozenset[int]] = {}
-        for cut in cuts:
+        for cut in {c for c in self.group_cut if c is not None}:
             if cut in fired:
                 before = fired[:fired.index(cut)]
                 out[cut] = frozenset(w for h in before for w in self.index.writer_hooks.get(h, []))
@@ -663,7 +656,7 @@ class PatchEngine(StaticReaders):
     def reader_grads(self, k: int = 1,
                      writer_patch: Callable[[str, torch.Tensor, int, torch.Tensor | None], torch.Tensor] | None = None,
                      objective: Callable[[torch.Tensor, Any, torch.Tensor | None], torch.Tensor] | None = None,
-                     ) -> list[torch.Tensor]:
+                     rows: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Gradient of the summed metric over K stacked runs w.r.t. every reader group's input.
 
         The batch is split into chunks of prompts when K stacked copies of it would exceed the memory
@@ -674,14 +667,19 @@ class PatchEngine(StaticReaders):
             writer_patch: optional ``fn(hook, activation (K*b, ...), k, rows) -> new activation`` applied
                 at every writer hook (used for integrated gradients); ``rows`` are the prompt indices of
                 the chunk (``None`` = the whole batch).
+            objective: optional ``fn(out (K, b, ...), pairs, rows) -> scalar`` differentiated instead of
+                the summed metric (``pairs`` and ``rows`` as for ``writer_patch``).
+            rows: only these prompts (indices; one pass, no chunking).
         Returns:
-            per reader group, the gradient summed over the K copies, shape (B, P, R, F).
+            per reader group, the gradient summed over the K copies, shape (B or len(rows), P, R, F).
         """
         if not METRICS.meta(self.metric_name).get("differentiable", True):
             raise DiscoveryError(
                 f"metric {self.metric_name!r} is not differentiable, so gradient methods (eap, eap_ig, ...) cannot "
                 "use it; use logit_diff, prob or kl_divergence."
             )
+        if rows is not None:
+            return self._reader_grads_rows(k, writer_patch, rows, objective)
         per_example = 4.0 * k * self.bytes_per_config / max(self.B, 1)  # autograd keeps activations
         rows_per = max(1, int(self.memory_bytes // max(per_example, 1.0)))
         if rows_per >= self.B or not hasattr(self.pairs, "__getitem__"):
@@ -740,12 +738,16 @@ class PatchEngine(StaticReaders):
         t = t.reshape(n, t.shape[1], self.P, -1).permute(0, 2, 1, 3)  # (N, P, R, F)
         return t.reshape((k, b) + tuple(t.shape[1:]))
 
-    def attribution_scores(self, grads: list[torch.Tensor], squares_per_prompt: bool = False) -> torch.Tensor:
+    def attribution_scores(self, grads: list[torch.Tensor], squares_per_prompt: bool = False,
+                           rows: torch.Tensor | None = None) -> torch.Tensor:
         """Edge scores (n_edges, P): (ablation - clean) writer outputs dotted with reader gradients,
-        summed over the prompts (``squares_per_prompt``: each prompt's product squared, then summed)."""
+        summed over the prompts (``squares_per_prompt``: each prompt's product squared, then summed;
+        ``rows``: the prompts the gradients are of)."""
         scores = torch.zeros(self.index.n_edges + 1, self.P, dtype=torch.float64, device=self.device)
         for gi, g in enumerate(self.index.groups):
             diff = torch.stack([self.abl_flat[u] - self.clean_flat[u] for u in g.writers])  # (U, B, P, F)
+            if rows is not None:
+                diff = diff.index_select(1, rows.to(diff.device))
             if squares_per_prompt:
                 s = torch.einsum("ubpf,bprf->ubrp", diff.double(), grads[gi].double()).square().sum(1)
             else:
