@@ -14,7 +14,7 @@ import torch
 
 from neurocircuits.data.tasks import PromptPairs
 from neurocircuits.discover import METHODS, PatchEngine, PlantedResidualMLP, planted_mlp_pairs
-from neurocircuits.layers.hooks import UnknownHookPointError, hook_points, hooks
+from neurocircuits.layers.hooks import Trimmed, UnknownHookPointError, accept_trimmed, hook_points, hooks, trimmed
 from neurocircuits.models.transformer import HookedTransformer, TransformerConfig
 
 VARIANTS = [dict(), dict(normalization="rms", act="relu"), dict(d_mlp=0),
@@ -165,3 +165,41 @@ def test_hooks_with_a_precomputed_table_behave_like_hooks_without() -> None:
     with pytest.raises(UnknownHookPointError, match="no hook point"):
         with hooks(model, {"blocks.9.hook_nothing": zero_head}, points=points):
             pass
+
+
+@pytest.mark.parametrize("method,options", [("edge_patching", {}), ("acdc", {"threshold": 0.02})])
+@pytest.mark.parametrize("answer_pos", [-1, 3])
+def test_per_position_scores_are_the_same_with_trimmed_hooks(method: str, options: dict, answer_pos: int) -> None:
+    # per-position masks: the trimmed readers take the mask entries of their window's positions
+    model, data = model64(), pairs(answer_pos=answer_pos)
+    metric = "kl_divergence" if method == "acdc" else "logit_diff"
+    fast_engine = PatchEngine(model, data, metric=metric, per_position=True, progress=False)
+    ref_engine = PatchEngine(model, data, metric=metric, per_position=True, progress=False)
+    ref_engine.use_output_positions = False
+    fast = METHODS.get(method)(fast_engine, **options)
+    ref = METHODS.get(method)(ref_engine, **options)
+    assert torch.allclose(fast.scores, ref.scores, atol=1e-10, rtol=0)
+    assert fast.scores.abs().max() > 1e-4
+    if ref.circuit is not None:
+        assert torch.equal(fast.circuit, ref.circuit)
+
+
+def test_hooks_that_accept_trimmed_tensors_see_the_computed_positions_only() -> None:
+    model, tokens = model64(), pairs().clean
+    last = model.cfg.n_layers - 1
+    seen: dict[str, tuple] = {}
+
+    @accept_trimmed
+    def scale(x: torch.Tensor, point: object) -> torch.Tensor:
+        seen["shape"], seen["window"] = tuple(x.shape), trimmed(x)
+        return x * 0.7
+
+    with torch.no_grad():
+        with hooks(model, [(f"blocks.{last}.attn.hook_result", scale)]):
+            full = model(tokens)
+        assert seen["window"] is None and seen["shape"][1] == tokens.shape[1]
+        with hooks(model, [(f"blocks.{last}.attn.hook_result", scale)]), model.output_positions([-1]):
+            out = model(tokens)
+    n = tokens.shape[1]
+    assert seen["shape"][1] == 1 and seen["window"] == Trimmed(1, n - 1, n, n)
+    assert torch.allclose(out[:, -1], full[:, -1], atol=1e-12, rtol=0)

@@ -36,10 +36,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..layers.hooks import HookPoint, cache_activations, hook_points, hooks, mark_repeated
+from ..layers.hooks import HookPoint, Trimmed, accept_trimmed, cache_activations, hook_points, hooks, mark_repeated, trimmed
 from ._index import DiscoveryError, GraphIndex, ReaderGroup, build_index
 from ._metrics import ABLATIONS, METRICS
-from ._static_readers import StaticReaders, _scatter_configs
+from ._static_readers import StaticReaders, _plan_mask, _scatter_configs
+from ._trimmed import trimmed_delta, window
 
 MaskSource = torch.Tensor | Callable[[int, int], torch.Tensor]
 
@@ -377,12 +378,14 @@ class PatchEngine(StaticReaders):
         bufs = {c: torch.empty((n, k, B) + self.class_shapes[c], dtype=self.dtype, device=self.device)
                 for c, n in rows_needed.items()}
         written: set[int] = set()
+        windows: dict[int, Trimmed] = {}  # writers recorded at some positions only (trimmed hooks)
         fired: set[str] = set()
         static: set[int] = set()  # writers before the cut on the clean prompts: same difference in every configuration
         self._fwd_written, self._fwd_static = written, static
         self._fwd_fired, self._fwd_readers = fired, [idx.groups[gi].hook for gi, _, _, _ in active]
 
         def writer_fn(hook: str, ws: list[int]) -> Callable[..., Any]:
+            @accept_trimmed
             def fn(x: torch.Tensor, point: HookPoint) -> None:
                 if hook in fired:
                     raise DiscoveryError(
@@ -395,12 +398,17 @@ class PatchEngine(StaticReaders):
                     static.update(ws)
                     return None
                 kk = x.shape[0] // B  # 1 before the cut (unpatched prefix), k after it
+                tr = trimmed(x)
                 for w in ws:
                     written.add(w)
                     val = _slice_head(x, idx.writers[w].head)  # (kk * B, pos, ...), a strided view for a head
                     shape = (kk, B) + tuple(val.shape[1:])
-                    abl = self.abl_flat[w].view(shape[1:])
+                    abl = self.abl_flat[w]
                     dst = bufs[self.wclass[w]][slot[w]]
+                    if tr is not None:  # only the positions the model computed: the same window of both
+                        abl, dst = window(abl, tr, self.P), window(dst, tr, self.P)
+                        windows[w] = tr
+                    abl = abl.view(shape[1:])
                     if kk == k:  # subtract straight from the strided view into the buffer: no gathered copy
                         torch.sub(val.view(shape), abl, out=dst.view(shape))
                     else:
@@ -424,6 +432,7 @@ class PatchEngine(StaticReaders):
                                                    else torch.tensor(crow_list, dtype=torch.long))
                 all_cr = cr == list(range(len(rsel)))
 
+            @accept_trimmed
             def fn(x: torch.Tensor, point: HookPoint) -> torch.Tensor:
                 key = "reader:" + g.hook
                 if key in fired:
@@ -443,6 +452,17 @@ class PatchEngine(StaticReaders):
                             f"writer {idx.writers[w].name!r} feeds reader {idx.readers[g.readers[0]].name!r} but had not "
                             "run when the reader was read; the graph's edges must follow the order of execution."
                         )
+                tr = trimmed(x)
+                if tr is not None or any(w in windows for w in writers):
+                    if tr is None or any(windows.get(w, tr) != tr for w in writers):
+                        raise DiscoveryError(
+                            f"reader hook {g.hook!r} reads positions {tr} but its writers were recorded at "
+                            f"{ {idx.writers[w].name: windows.get(w) for w in writers} }; a model trimming positions "
+                            "must trim a reader exactly where it trims the writers it reads."
+                        )
+                    m_all = _plan_mask(plan, len(writers), len(rsel), self.P, k)
+                    delta = trimmed_delta(m_all, writers, rows, static, self._static_diff, bufs[c], tr, self.P)
+                    return self._reader_delta_to_hook(g, rsel, delta, x)
                 if any(w in static for w in writers):
                     return self._static_reader(g, c, plan, rsel, x, writers, rows, static, bufs, k)
                 d_g = bufs[c][sel]  # (U', K, B, P, F)
@@ -492,6 +512,11 @@ class PatchEngine(StaticReaders):
             if mine:
                 fns.append((hook, writer_fn(hook, mine)))
         return fns
+
+    def _static_diff(self, w: int) -> torch.Tensor:
+        """Clean-minus-ablation output of writer ``w`` (B, P, F): its difference in every configuration
+        when it ran before the cut on the clean prompts."""
+        return self._static_class(self.wclass[w])[self.wlocal[w]]
 
     def _positions(self, trim: bool) -> contextlib.AbstractContextManager[Any]:
         if not trim or self.trim_positions is None or not self.use_output_positions:

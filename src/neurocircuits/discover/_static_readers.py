@@ -90,7 +90,7 @@ class StaticReaders:
         # delta (K, B, P, R', F) for the readers rsel of group g -> x minus delta, shaped like x (N, ...)
         n = x.shape[0]
         r = len(rsel)
-        d = delta.reshape(n, self.P, r, -1).permute(0, 2, 1, 3)  # (N, R', P, F)
+        d = delta.reshape(n, delta.shape[2], r, -1).permute(0, 2, 1, 3)  # (N, R', P, F) (P: a window's, trimmed)
         if g.heads[0] is None:
             return x - d.reshape(x.shape)
         rest = x.shape[1:2] + x.shape[3:]

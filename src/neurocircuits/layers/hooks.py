@@ -80,6 +80,47 @@ def repeated_blocks(t: torch.Tensor) -> int:
     return int(getattr(t, "_nc_blocks", 1))
 
 
+class Trimmed(NamedTuple):
+    """Hint of :func:`hook_trimmed`: the tensor holds positions ``start:stop`` of ``full`` along ``dim``
+    (the only ones the model computed there)."""
+
+    dim: int
+    start: int
+    stop: int
+    full: int
+
+
+def accept_trimmed(fn: HookFn) -> HookFn:
+    """Mark a hook function that takes position-trimmed tensors (see :func:`hook_trimmed`): it reads
+    :func:`trimmed` and returns a tensor of its input's shape. Returns ``fn``."""
+    fn._nc_trimmed_ok = True  # type: ignore[attr-defined]
+    return fn
+
+
+def trimmed(t: torch.Tensor) -> Trimmed | None:
+    """The :class:`Trimmed` hint on a hook's input ``t``, or None (a complete tensor)."""
+    return getattr(t, "_nc_trimmed", None)
+
+
+def hook_trimmed(point: HookPoint, x: torch.Tensor, keep: torch.Tensor | None, dim: int, full: int) -> torch.Tensor:
+    """Call ``point`` on ``x``, which holds only the positions ``keep`` of ``full`` along ``dim`` (a model
+    skipping positions its output does not need). When every hook on the point accepts it
+    (:func:`accept_trimmed`) and ``keep`` is a range, they see ``x`` itself, marked with its
+    :class:`Trimmed` window; otherwise a full-size tensor with zeros at the other positions."""
+    if keep is None:
+        return point(x)
+    if not point._forward_hooks:
+        return x
+    idx = keep.tolist()
+    if idx == list(range(idx[0], idx[0] + len(idx))) and all(
+            getattr(h, "_nc_trimmed_ok", False) for h in point._forward_hooks.values()):
+        x._nc_trimmed = Trimmed(int(dim), idx[0], idx[0] + len(idx), int(full))  # type: ignore[attr-defined]
+        return point(x)
+    shape = list(x.shape)
+    shape[dim] = full
+    return point(x.new_zeros(shape).index_copy(dim, keep, x)).index_select(dim, keep)
+
+
 class LazyHeads(NamedTuple):
     """Hint of :func:`mark_lazy_heads`: per-head input copies described instead of written.
 
@@ -185,6 +226,8 @@ def _adapt(fn: HookFn) -> Callable[[nn.Module, tuple[torch.Tensor, ...], torch.T
     def torch_hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor | None:
         return fn(output, module)  # type: ignore[arg-type]
 
+    if getattr(fn, "_nc_trimmed_ok", False):
+        torch_hook._nc_trimmed_ok = True  # type: ignore[attr-defined]
     return torch_hook
 
 

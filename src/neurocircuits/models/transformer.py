@@ -43,8 +43,8 @@ from torch import nn
 
 from ..graph import CircuitGraph
 from ..layers.head_inputs import project_changed_heads, project_lazy, project_shared
-from ..layers.hooks import (HookPoint, accept_lazy_heads, cache_activations, lazy_heads, mark_repeated, name_hook_points,
-                           repeated_blocks)
+from ..layers.hooks import (HookPoint, accept_lazy_heads, cache_activations, hook_trimmed, lazy_heads, mark_repeated,
+                           name_hook_points, repeated_blocks)
 from ._registry import register_model
 
 __all__ = [
@@ -181,17 +181,6 @@ class _Norm(nn.Module):
         return F.rms_norm(x, (x.shape[-1],), self.w, self.eps)
 
 
-def _hook_trimmed(point: HookPoint, x: torch.Tensor, keep: torch.Tensor | None, dim: int, full: int) -> torch.Tensor:
-    """Call ``point`` on ``x``; with ``keep`` (the positions computed along ``dim``, see
-    :meth:`HookedTransformer.output_positions`) hooks see a full-size tensor, zeros elsewhere."""
-    if keep is None:
-        return point(x)
-    if not point._forward_hooks:
-        return x
-    shape = list(x.shape)
-    shape[dim] = full
-    return point(x.new_zeros(shape).index_copy(dim, keep, x)).index_select(dim, keep)
-
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     half = x.shape[-1] // 2
@@ -263,7 +252,7 @@ class Attention(nn.Module):
         """Attention output (batch, pos, d_model); with ``keep`` only the query positions ``keep``
         (batch, len(keep), d_model), keys and values at every position."""
         n_pos = resid.shape[1]
-        q = _hook_trimmed(self.hook_q, self._project(resid, self.hook_q_input, self.W_Q, self.b_Q, keep), keep, 1, n_pos)
+        q = hook_trimmed(self.hook_q, self._project(resid, self.hook_q_input, self.W_Q, self.b_Q, keep), keep, 1, n_pos)
         k = self.hook_k(self._project(resid, self.hook_k_input, self.W_K, self.b_K))
         v = self.hook_v(self._project(resid, self.hook_v_input, self.W_V, self.b_V))
         if rotary is not None:
@@ -276,10 +265,10 @@ class Attention(nn.Module):
         mask = torch.ones(n_pos, n_pos, dtype=torch.bool, device=resid.device).triu(1)
         if keep is not None:
             mask = mask.index_select(0, keep)
-        scores = _hook_trimmed(self.hook_attn_scores, scores.masked_fill(mask, float("-inf")), keep, 2, n_pos)
-        pattern = _hook_trimmed(self.hook_pattern, torch.softmax(scores, dim=-1), keep, 2, n_pos)
-        z = _hook_trimmed(self.hook_z, torch.einsum("bhqk,bkhe->bqhe", pattern, v), keep, 1, n_pos)
-        result = _hook_trimmed(self.hook_result, torch.einsum("bqhe,hed->bqhd", z, self.W_O), keep, 1, n_pos)
+        scores = hook_trimmed(self.hook_attn_scores, scores.masked_fill(mask, float("-inf")), keep, 2, n_pos)
+        pattern = hook_trimmed(self.hook_pattern, torch.softmax(scores, dim=-1), keep, 2, n_pos)
+        z = hook_trimmed(self.hook_z, torch.einsum("bhqk,bkhe->bqhe", pattern, v), keep, 1, n_pos)
+        result = hook_trimmed(self.hook_result, torch.einsum("bqhe,hed->bqhd", z, self.W_O), keep, 1, n_pos)
         return result.sum(dim=2) + self.b_O
 
 
@@ -302,9 +291,9 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None, n_pos: int = 0) -> torch.Tensor:
         x = self.ln(x)
         act = ACTIVATIONS[self.act_name]
-        pre = _hook_trimmed(self.hook_pre, x @ self.W_in + self.b_in, keep, 1, n_pos)
+        pre = hook_trimmed(self.hook_pre, x @ self.W_in + self.b_in, keep, 1, n_pos)
         post = act(x @ self.W_gate) * pre if self.W_gate is not None else act(pre)
-        return _hook_trimmed(self.hook_post, post, keep, 1, n_pos) @ self.W_out + self.b_out
+        return hook_trimmed(self.hook_post, post, keep, 1, n_pos) @ self.W_out + self.b_out
 
 
 class Block(nn.Module):
@@ -333,12 +322,12 @@ class Block(nn.Module):
             x = x if keep is None else x.index_select(1, keep)
         else:
             x = self.hook_resid_pre(x)
-            attn = _hook_trimmed(self.hook_attn_out, self.attn(x, rotary, keep), keep, 1, n)
-            x = _hook_trimmed(self.hook_resid_mid, (x if keep is None else x.index_select(1, keep)) + attn, keep, 1, n)
+            attn = hook_trimmed(self.hook_attn_out, self.attn(x, rotary, keep), keep, 1, n)
+            x = hook_trimmed(self.hook_resid_mid, (x if keep is None else x.index_select(1, keep)) + attn, keep, 1, n)
         if self.mlp is not None:
-            mlp_in = _hook_trimmed(self.hook_mlp_in, x, keep, 1, n)
-            x = x + _hook_trimmed(self.hook_mlp_out, self.mlp(mlp_in, keep, n), keep, 1, n)
-        return _hook_trimmed(self.hook_resid_post, x, keep, 1, n)
+            mlp_in = hook_trimmed(self.hook_mlp_in, x, keep, 1, n)
+            x = x + hook_trimmed(self.hook_mlp_out, self.mlp(mlp_in, keep, n), keep, 1, n)
+        return hook_trimmed(self.hook_resid_post, x, keep, 1, n)
 
 
 class HookedTransformer(nn.Module):
@@ -479,7 +468,7 @@ class HookedTransformer(nn.Module):
             x = self.hook_resid_final(x)
             x = x if keep is None else x.index_select(1, keep)
         else:
-            x = _hook_trimmed(self.hook_resid_final, x, keep, 1, n_pos)
+            x = hook_trimmed(self.hook_resid_final, x, keep, 1, n_pos)
         logits = self.ln_final(x) @ self.W_U + self.b_U
         if keep is None:
             return logits
@@ -521,8 +510,10 @@ class HookedTransformer(nn.Module):
         The last block then computes queries, attention outputs, its MLP and the unembedding at
         those positions only (keys and values at every position, which is all later positions
         need from earlier ones); the other positions of the output, and of the last block's hook
-        tensors from ``hook_q`` on, hold zeros. Hooks still see full-size tensors. Discovery uses
-        this for metrics that read the answer position only.
+        tensors from ``hook_q`` on, hold zeros. Hooks see full-size tensors, except hook functions
+        marked :func:`~neurocircuits.layers.hooks.accept_trimmed`, which see the computed positions
+        only when ``positions`` is a range (:func:`~neurocircuits.layers.hooks.hook_trimmed`).
+        Discovery uses this for metrics that read the answer position only.
         """
         previous = self._positions
         self._positions = None if positions is None else tuple(int(p) for p in positions)

@@ -44,7 +44,8 @@ from torch import nn
 
 from ...graph import CircuitGraph
 from ...layers.head_inputs import project_changed_heads, project_lazy, project_shared
-from ...layers.hooks import HookPoint, accept_lazy_heads, lazy_heads, mark_repeated, name_hook_points, repeated_blocks
+from ...layers.hooks import (HookPoint, accept_lazy_heads, hook_trimmed, lazy_heads, mark_repeated, name_hook_points,
+                              repeated_blocks)
 
 __all__ = [
     "TLAdapter", "TLAdapterError", "from_transformer_lens", "tiny_tl_model",
@@ -241,7 +242,9 @@ class TLAdapter(nn.Module):
         The last block then computes queries, attention outputs, its MLP and the unembedding at
         those positions only (keys and values at every position); every other position of the
         output, and of the last block's hook tensors after ``hook_k``/``hook_v``, holds zeros.
-        Hooks there still see full-size tensors. The TransformerLens fallback computes everything.
+        Hooks there see full-size tensors, except hook functions marked
+        :func:`~neurocircuits.layers.hooks.accept_trimmed` (see
+        :func:`~neurocircuits.layers.hooks.hook_trimmed`). The TransformerLens fallback computes everything.
         """
         previous = self._positions
         self._positions = None if positions is None else tuple(int(p) for p in positions)
@@ -325,17 +328,12 @@ class _FastTL:
 
     def _call(self, name: str, x: torch.Tensor, keep: torch.Tensor | None = None, dim: int = 1,
               full: int = 0) -> torch.Tensor:
-        """Run hook point ``name`` on ``x``; with ``keep`` (trimmed positions along ``dim``) the hook
-        sees a full-size tensor with zeros at the positions that were not computed."""
+        """Run hook point ``name`` on ``x``; with ``keep`` (trimmed positions along ``dim``) see
+        :func:`~neurocircuits.layers.hooks.hook_trimmed`."""
         point = self.points.get(name)
         if point is None or not point._forward_hooks:
             return x
-        if keep is None:
-            return point(x)
-        shape = list(x.shape)
-        shape[dim] = full
-        padded = x.new_zeros(shape).index_copy(dim, keep, x)
-        return point(padded).index_select(dim, keep)
+        return hook_trimmed(point, x, keep, dim, full)
 
     def _project(self, resid: torch.Tensor, name: str, ln: nn.Module, w: torch.Tensor, b: torch.Tensor,
                  keep: torch.Tensor | None = None) -> torch.Tensor:
