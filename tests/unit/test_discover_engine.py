@@ -71,6 +71,7 @@ def test_complement_form_equals_direct_form_for_mostly_ablated_masks(engine: Pat
     assert "complement" in engine.last_modes.values()
     engine.use_complement = False
     direct = engine.patched_output(masks)
+    assert "complement" not in engine.last_modes.values()  # the engine's plan cache follows the switch
     assert torch.allclose(fast, direct, atol=1e-12, rtol=0)
     assert (direct - engine.clean_out).abs().max() > 1e-3
 

@@ -70,6 +70,9 @@ def _slice_head(x: torch.Tensor, head: int | None) -> torch.Tensor:
     return x if head is None else x.select(2, head)
 
 
+Plan = tuple[str, torch.Tensor, list[int], list[int]]  # mode, mask slice, complement writers/readers
+
+
 class PatchEngine(StaticReaders):
     """Caches clean and ablation activations of a model on prompt pairs and runs patched forwards.
 
@@ -182,6 +185,8 @@ class PatchEngine(StaticReaders):
         self.use_resume = True
         fired = list(clean_all)  # the cache fills in the order the hooks first fired
         self._before_cut = self._writers_before_cuts(fired) if callable(getattr(model, "forward_from", None)) else {}
+        # per reader group, the patch plan of each recent mask slice (plans hold read-only tensors)
+        self._plan_cache: OrderedDict[tuple[Any, ...], tuple[int, Plan, list[int], list[int]] | None] = OrderedDict()
         self._fwd_written: set[int] = set()
         self._fwd_static: set[int] = set()
         self._last_replace = False
@@ -327,40 +332,26 @@ class PatchEngine(StaticReaders):
         def to_torch(a: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(a)).to(device=mask.device, dtype=mask.dtype)
 
-        Plan = tuple[str, torch.Tensor, list[int], list[int]]  # mode, mask slice, complement writers/readers
         active: list[tuple[int, Plan, list[int], list[int]]] = []
         needed: set[int] = set()
         for gi, g in enumerate(idx.groups):
-            table = self.group_table_np[gi]
-            m_g = m_pad[:, table]  # (K, U, R, P)
-            nz = m_g != 0
-            if not nz.any():
-                continue
-            nz_ur = nz.any(axis=(0, 3))  # (U, R)
-            usel = np.flatnonzero(nz_ur.any(1)).tolist()
-            rsel = np.flatnonzero(nz_ur.any(0)).tolist()
-            # Mostly-ablated heads: delta_r = S - sum_u (1 - m_ur) D_u with S = sum_u D_u shared by all
-            # readers of the group; cheaper than the direct einsum when few edges are kept.
-            n_u = len(g.writers)
-            full_in = bool((table[:, rsel] < idx.n_edges).all())
-            comp = m_g[:, :, rsel]
-            kept = 1 - comp
-            c_ur = (kept != 0).any(axis=(0, 3))
-            cu = np.flatnonzero(c_ur.any(1)).tolist()
-            cr = np.flatnonzero(c_ur.any(0)).tolist()
-            if self.use_complement and full_in and len(rsel) > 1 and n_u + len(cu) * len(cr) < len(usel) * len(rsel):
-                active.append((gi, ("complement", to_torch(kept[:, cu][:, :, cr]), cu, cr), list(range(n_u)), rsel))
-                needed.update(g.writers)
-                continue
-            if self.group_contiguous[gi]:  # a covering slice beats gathering the selected writers
-                usel = list(range(usel[0], usel[-1] + 1))
-            m_sel = m_g[:, usel][:, :, rsel]
-            ksel = np.flatnonzero(nz.any(axis=(1, 2, 3))).tolist()
-            if 2 * len(ksel) <= k:  # only some configurations touch this reader: patch just their rows
-                active.append((gi, ("sparse", to_torch(m_sel[ksel]), ksel, []), usel, rsel))
+            m_g = m_pad[:, self.group_table_np[gi]]  # (K, U, R, P)
+            same = k > 1 and bool((m_g == m_g[:1]).all())  # one mask in every configuration: planned for one
+            rows = m_g[:1] if same else m_g
+            key = (gi, rows.shape, rows.tobytes(), self.use_complement, mask.dtype, mask.device)
+            if key in self._plan_cache:  # ACDC's consecutive forwards repeat most groups' masks: planned once
+                self._plan_cache.move_to_end(key)
+                planned = self._plan_cache[key]
             else:
-                active.append((gi, ("direct", to_torch(m_sel), [], []), usel, rsel))
-            needed.update(g.writers[u] for u in usel)
+                planned = self._plan_cache[key] = self._plan_group(gi, rows, len(rows), to_torch)
+                if len(self._plan_cache) > 4 * len(idx.groups) + 64:
+                    self._plan_cache.popitem(last=False)
+            if planned is not None and same:  # its mask tensor, viewed K times
+                mode, m_plan, cu, cr = planned[1]
+                planned = (gi, (mode, m_plan.expand((k,) + tuple(m_plan.shape[1:])), cu, cr), planned[2], planned[3])
+            if planned is not None:
+                active.append(planned)
+                needed.update(g.writers[u] for u in planned[2])
         cut: str | None = None
         if self.use_cut and active:
             cut = self.group_cut[min(gi for gi, _, _, _ in active)]
@@ -512,6 +503,36 @@ class PatchEngine(StaticReaders):
             if mine:
                 fns.append((hook, writer_fn(hook, mine)))
         return fns
+
+    def _plan_group(self, gi: int, m_g: np.ndarray, k: int, to_torch: Callable[[np.ndarray], torch.Tensor]
+                    ) -> tuple[int, Plan, list[int], list[int]] | None:
+        """How reader group ``gi`` is patched under its masks ``m_g`` (K, U, R, P): None when nothing into
+        it is ablated, else ``(gi, plan, writers used, readers patched)``."""
+        g = self.index.groups[gi]
+        table = self.group_table_np[gi]
+        nz = m_g != 0
+        if not nz.any():
+            return None
+        nz_ur = nz.any(axis=(0, 3))  # (U, R)
+        usel = np.flatnonzero(nz_ur.any(1)).tolist()
+        rsel = np.flatnonzero(nz_ur.any(0)).tolist()
+        # Mostly-ablated heads: delta_r = S - sum_u (1 - m_ur) D_u with S = sum_u D_u shared by all
+        # readers of the group; cheaper than the direct einsum when few edges are kept.
+        n_u = len(g.writers)
+        full_in = bool((table[:, rsel] < self.index.n_edges).all())
+        kept = 1 - m_g[:, :, rsel]
+        c_ur = (kept != 0).any(axis=(0, 3))
+        cu = np.flatnonzero(c_ur.any(1)).tolist()
+        cr = np.flatnonzero(c_ur.any(0)).tolist()
+        if self.use_complement and full_in and len(rsel) > 1 and n_u + len(cu) * len(cr) < len(usel) * len(rsel):
+            return gi, ("complement", to_torch(kept[:, cu][:, :, cr]), cu, cr), list(range(n_u)), rsel
+        if self.group_contiguous[gi]:  # a covering slice beats gathering the selected writers
+            usel = list(range(usel[0], usel[-1] + 1))
+        m_sel = m_g[:, usel][:, :, rsel]
+        ksel = np.flatnonzero(nz.any(axis=(1, 2, 3))).tolist()
+        if 2 * len(ksel) <= k:  # only some configurations touch this reader: patch just their rows
+            return gi, ("sparse", to_torch(m_sel[ksel]), ksel, []), usel, rsel
+        return gi, ("direct", to_torch(m_sel), [], []), usel, rsel
 
     def _static_diff(self, w: int) -> torch.Tensor:
         """Clean-minus-ablation output of writer ``w`` (B, P, F): its difference in every configuration
