@@ -258,3 +258,30 @@ def test_warns_about_training_mode_dropout() -> None:
     model.drop = torch.nn.Dropout(0.1)  # registered, train mode by default
     with pytest.warns(UserWarning, match="model.eval"):
         PatchEngine(model, planted_mlp_pairs(8), progress=False)
+
+
+def test_patching_loops_pause_the_cyclic_collector_and_restore_it() -> None:
+    import gc
+
+    from neurocircuits.discover._engine import paused_gc
+
+    states = []
+    model, data = PlantedResidualMLP(), planted_mlp_pairs()
+    engine = PatchEngine(model, data, progress=False)
+    real = engine.patched_output
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        states.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    engine.patched_output = spy  # type: ignore[method-assign]
+    assert gc.isenabled()
+    discover.METHODS.get("acdc")(engine, threshold=0.05)
+    assert states and not any(states) and gc.isenabled()
+    gc.disable()
+    try:
+        with paused_gc():
+            pass
+        assert not gc.isenabled()  # a collector the caller had disabled stays disabled
+    finally:
+        gc.enable()

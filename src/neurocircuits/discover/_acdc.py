@@ -50,7 +50,7 @@ from typing import Any
 import torch
 
 from ..graph import write_atomic
-from ._engine import PatchEngine
+from ._engine import PatchEngine, paused_gc
 from ._index import DiscoveryError
 from ._methods import METHODS, MethodOutput, _no_extra
 from ._metrics import answer_logits
@@ -188,6 +188,12 @@ def acdc(engine: PatchEngine, threshold: float | None = None, checkpoint: str | 
         scores: the increase of the distance when the edge was tested (0 when it decreased; 0 for
         edges removed without a test); circuit: the kept edges.
     """
+    with paused_gc():
+        return _acdc(engine, threshold, checkpoint, window, tree, prior, **kwargs)
+
+
+def _acdc(engine: PatchEngine, threshold: float | None, checkpoint: str | os.PathLike[str] | None,
+          window: int | None, tree: bool, prior: str | None, **kwargs: Any) -> MethodOutput:
     _no_extra("acdc", kwargs)
     idx = engine.index
     E, P = idx.n_edges, engine.P

@@ -26,10 +26,11 @@ tests/unit/test_discover_perf.py, test_discover_blocks.py and test_discover_resu
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,21 @@ def _call(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def _repeat(x: torch.Tensor, k: int) -> torch.Tensor:
     return x.repeat((k,) + (1,) * (x.ndim - 1)) if k > 1 else x
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a long patching loop (restored after, collecting
+    then). The loop allocates many small objects per forward, and each collection they trigger walks
+    the model's whole object graph: 4-6 % of a medium ACDC run (perf). Reference counting still frees
+    everything without cycles as it goes."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _slice_head(x: torch.Tensor, head: int | None) -> torch.Tensor:
@@ -638,10 +654,11 @@ class PatchEngine(StaticReaders):
         starts = range(0, total, chunk)
         values = []
         bar = _progress(starts, desc, self.progress and len(starts) > 1)
-        for a in bar:
-            b = min(a + chunk, total)
-            out = self.patched_output(get(a, b), trim=True)
-            values.append(self.metric(out))
+        with paused_gc():
+            for a in bar:
+                b = min(a + chunk, total)
+                out = self.patched_output(get(a, b), trim=True)
+                values.append(self.metric(out))
         return torch.cat(values) if values else torch.zeros(0)
 
     def metric(self, out: torch.Tensor) -> torch.Tensor:
