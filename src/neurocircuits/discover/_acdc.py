@@ -260,7 +260,7 @@ def _acdc(engine: PatchEngine, threshold: float | None, checkpoint: str | os.Pat
             key = sched.cut[step]
             nodes = _plan_tree(sched, step, i, keep_rate, window, cost.overhead(key), chain_only=False)
             other = cost.other_size(key, len(nodes))
-            if other is not None and other <= window:  # time another size too, so that the fixed cost per forward can be fitted
+            if other is not None and other <= window:  # time a second size, so the fixed cost can be fitted
                 nodes = _plan_tree(sched, step, i, keep_rate, other, None, chain_only=False)
         else:
             nodes = _plan_tree(sched, step, i, keep_rate, _best_window(n_kept, n_tested, window), None, chain_only=True)
