@@ -361,10 +361,11 @@ class _KeepRate:
     """Estimated probability that ACDC keeps an edge (flat index), from the decisions so far.
 
     Without a prior: one rate for all edges (prior 1 keep in 4 tests). With ``prior="eap"``: each
-    edge's effect alone is estimated to first order (:func:`_prior_scores`, in the units of the ACDC
-    distance) and the edges are binned by estimate / tau at :attr:`BOUNDS`; each bin has its own
-    rate, starting from :attr:`PRIOR`. (Measured on the bench models with the KL target: no edge
-    below 0.1 tau was kept, 10-20 % of those at 0.1-1 tau, 75-80 % at 1-3 tau, all above 3 tau.)
+    edge's effect alone is estimated (:func:`_prior_scores`: first order for a score metric, second
+    order for the KL divergence; in the units of the ACDC distance) and the edges are binned by
+    estimate / tau at :attr:`BOUNDS`; each bin has its own rate, starting from :attr:`PRIOR`.
+    (Measured on the bench models with the KL target: no edge below 0.1 tau was kept, 0-20 % of
+    those at 0.1-1 tau, 75-82 % at 1-3 tau, all above 3 tau.)
     """
 
     BOUNDS = (0.1, 0.3, 1.0, 3.0, 10.0)
