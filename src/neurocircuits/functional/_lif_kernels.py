@@ -147,6 +147,19 @@ def route_pool_grad(x, g, out, H, W):  # pragma: no cover - compiled
             out[o + W + 2 * j + 1] = gv if (lower and right1) else zero
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def grad_factors(like, soft, detach, vr):  # pragma: no cover - compiled
+    """The 0/1 factors of ``D_t`` in the backward recursions, in ``like``'s dtype: ``(one, zero,
+    f_soft, f_hard, f_hard_sg, v_reset, plain)``, ``plain`` meaning soft reset with a detached
+    reset (``D_t = 1``)."""
+    one = like.dtype.type(1.0)
+    zero = like.dtype.type(0.0)
+    f_soft = one if (soft and not detach) else zero
+    f_hard = zero if soft else one
+    f_hard_sg = one if (not soft and not detach) else zero
+    return one, zero, f_soft, f_hard, f_hard_sg, like.dtype.type(vr), soft and detach
+
+
 BLOCK = 2048  # elements per block in the backward: the block's rows and sigma' stay in L1/L2
 
 
@@ -169,13 +182,7 @@ def lif_backward(h, s, gs, gh, gvT, a, g, th, soft, detach, vr, code, alpha, sta
     leaves each case's value unchanged.
     """
     T, M = h.shape
-    one = h.dtype.type(1.0)
-    zero = h.dtype.type(0.0)
-    f_soft = one if (soft and not detach) else zero
-    f_hard = zero if soft else one
-    f_hard_sg = one if (not soft and not detach) else zero
-    vrt = h.dtype.type(vr)
-    plain = soft and detach
+    one, zero, f_soft, f_hard, f_hard_sg, vrt, plain = grad_factors(h, soft, detach, vr)
     carry = gv0  # gv_t = dL/dv_t, updated in place; ends as dL/dv0
     for m in range(M):
         carry[m] = zero

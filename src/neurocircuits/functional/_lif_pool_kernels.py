@@ -27,9 +27,20 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._lif_kernels import _at, _sl, _surrogate_row
+from ._lif_kernels import _at, _sl, _surrogate_row, grad_factors
 
 BLOCK = 2048  # target elements per backward block (rounded to whole row pairs)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _row_pairs(M, W, C, block):  # pragma: no cover - compiled
+    """Layout of the 2x2 pool over ``M`` elements of ``(P, H, W, C)`` maps: ``(W C, row-pair length
+    2 W C, pooled width W // 2, number of row pairs, row pairs per block of about ``block`` elements,
+    the longest block)``."""
+    WC = W * C
+    RP = 2 * WC
+    per = max(1, block // RP)
+    return WC, RP, W // 2, M // RP, per, min(per * RP, M)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -123,19 +134,8 @@ def lif_pool_backward(h, gs, gh, gvT, a, g, th, soft, detach, vr, code, alpha, s
     into ``gv0``.
     """
     T, M = h.shape
-    one = h.dtype.type(1.0)
-    zero = h.dtype.type(0.0)
-    f_soft = one if (soft and not detach) else zero
-    f_hard = zero if soft else one
-    f_hard_sg = one if (not soft and not detach) else zero
-    vrt = h.dtype.type(vr)
-    plain = soft and detach
-    WC = W * C
-    RP = 2 * WC
-    Wo = W // 2
-    n_rp = M // RP
-    per = max(1, BLOCK // RP)  # row pairs per block
-    nmax = min(per * RP, M)
+    one, zero, f_soft, f_hard, f_hard_sg, vrt, plain = grad_factors(h, soft, detach, vr)
+    WC, RP, Wo, n_rp, per, nmax = _row_pairs(M, W, C, BLOCK)
     carry = gv0  # gv_t = dL/dv_t, updated in place; ends as dL/dv0
     for m in range(M):
         carry[m] = zero
@@ -331,12 +331,8 @@ def lif_pool_forward_blocked(x, static, scale, shift, v0, a, g, th, soft, vr, y,
     one = v.dtype.type(1.0)
     zero = v.dtype.type(0.0)
     vrt = v.dtype.type(vr)
-    WC = W * C
-    RP = 2 * WC
-    Wo = W // 2
-    n_rp = M // RP
-    per = max(1, RBLOCK // RP)
-    hb = np.empty(min(per * RP, M), dtype=v.dtype)
+    WC, RP, Wo, n_rp, per, nmax = _row_pairs(M, W, C, RBLOCK)
+    hb = np.empty(nmax, dtype=v.dtype)
     for q0 in range(0, n_rp, per):
         q1 = min(q0 + per, n_rp)
         b0 = q0 * RP
@@ -374,19 +370,8 @@ def lif_pool_backward_blocked(x, static, scale, shift, v0, gvT, a, g, th, soft, 
     ``gs = gh = None``. ``gx`` receives ``dL/dxin`` (the gradient of the LIF input, i.e. of the
     BatchNorm output when ``scale`` is given), ``(T, M)`` or ``(1, M)`` summed over time (``static``)."""
     M = gv0.shape[0]
-    one = gv0.dtype.type(1.0)
-    zero = gv0.dtype.type(0.0)
-    f_soft = one if (soft and not detach) else zero
-    f_hard = zero if soft else one
-    f_hard_sg = one if (not soft and not detach) else zero
-    vrt = gv0.dtype.type(vr)
-    plain = soft and detach
-    WC = W * C
-    RP = 2 * WC
-    Wo = W // 2
-    n_rp = M // RP
-    per = max(1, RBLOCK // RP)
-    nmax = min(per * RP, M)
+    one, zero, f_soft, f_hard, f_hard_sg, vrt, plain = grad_factors(gv0, soft, detach, vr)
+    WC, RP, Wo, n_rp, per, nmax = _row_pairs(M, W, C, RBLOCK)
     hs = np.empty((T, nmax), dtype=gv0.dtype)  # the block's recomputed charges
     vb = np.empty(nmax, dtype=gv0.dtype)
     sg = np.empty(nmax, dtype=gv0.dtype)
