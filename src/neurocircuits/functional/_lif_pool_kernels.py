@@ -122,6 +122,32 @@ def _membrane_grad_block(plain, static, n, ccb, cb, gxb, gb, ab, thb, sgb, spb, 
             cb[j] = _at(ab, j) * G
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _route_pool_grad_block(spb, ccb, gpt, q0, q1, RP, Wo, WC, C, zero):  # pragma: no cover - compiled
+    """Write into ``ccb`` (one block of row pairs ``q0:q1``) each 2x2 window's pooled gradient
+    ``gpt`` at the window's first maximum of the spikes ``spb`` (``max_pool2d``'s routing), zero
+    elsewhere."""
+    for q in range(q1 - q0):
+        o = q * RP
+        go = (q0 + q) * Wo * C
+        for jw in range(Wo):
+            p0 = o + 2 * jw * C
+            p1 = p0 + WC
+            # channel-long slices and bitwise (not short-circuit) tests: vectorisable selects
+            sa, sb, sc, sd = spb[p0:p0 + C], spb[p0 + C:p0 + 2 * C], spb[p1:p1 + C], spb[p1 + C:p1 + 2 * C]
+            ra, rb, rc, rd = ccb[p0:p0 + C], ccb[p0 + C:p0 + 2 * C], ccb[p1:p1 + C], ccb[p1 + C:p1 + 2 * C]
+            gw = gpt[go + jw * C:go + jw * C + C]
+            for c in range(C):
+                right0 = sb[c] > sa[c]  # within a row the right element wins only if strictly greater
+                right1 = sd[c] > sc[c]
+                lower = max(sc[c], sd[c]) > max(sa[c], sb[c])  # the lower row only if strictly greater
+                gv = gw[c]
+                ra[c] = zero if (lower | right0) else gv
+                rb[c] = gv if (right0 & ~lower) else zero
+                rc[c] = gv if (lower & ~right1) else zero
+                rd[c] = gv if (lower & right1) else zero
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def lif_pool_backward(h, gs, gh, gvT, a, g, th, soft, detach, vr, code, alpha, static, gx, gv0, gp, H, W,
                       C):  # pragma: no cover - compiled
@@ -167,25 +193,7 @@ def lif_pool_backward(h, gs, gh, gvT, a, g, th, soft, detach, vr, code, alpha, s
             for j in range(n):
                 spb[j] = one if ht[j] >= _at(thb, j) else zero
             _surrogate_row(ht, thb, code, alpha, sgb)
-            for q in range(q1 - q0):  # route each window's pooled gradient to its winner
-                o = q * RP
-                go = (q0 + q) * Wo * C
-                for jw in range(Wo):
-                    p0 = o + 2 * jw * C
-                    p1 = p0 + WC
-                    # channel-long slices and bitwise (not short-circuit) tests: vectorisable selects
-                    sa, sb, sc, sd = spb[p0:p0 + C], spb[p0 + C:p0 + 2 * C], spb[p1:p1 + C], spb[p1 + C:p1 + 2 * C]
-                    ra, rb, rc, rd = ccb[p0:p0 + C], ccb[p0 + C:p0 + 2 * C], ccb[p1:p1 + C], ccb[p1 + C:p1 + 2 * C]
-                    gw = gpt[go + jw * C:go + jw * C + C]
-                    for c in range(C):
-                        right0 = sb[c] > sa[c]  # within a row the right element wins only if strictly greater
-                        right1 = sd[c] > sc[c]
-                        lower = max(sc[c], sd[c]) > max(sa[c], sb[c])  # the lower row only if strictly greater
-                        gv = gw[c]
-                        ra[c] = zero if (lower | right0) else gv
-                        rb[c] = gv if (right0 & ~lower) else zero
-                        rc[c] = gv if (lower & ~right1) else zero
-                        rd[c] = gv if (lower & right1) else zero
+            _route_pool_grad_block(spb, ccb, gpt, q0, q1, RP, Wo, WC, C, zero)  # pooled gradient -> window winners
             if gs is not None:
                 gsb = gs[t, b0:b1]
                 for j in range(n):
@@ -405,24 +413,7 @@ def lif_pool_backward_blocked(x, static, scale, shift, v0, gvT, a, g, th, soft, 
             for j in range(n):
                 spb[j] = one if ht[j] >= _at(thb, j) else zero
             _surrogate_row(ht, thb, code, alpha, sgb)
-            for q in range(q1 - q0):
-                o = q * RP
-                go = (q0 + q) * Wo * C
-                for jw in range(Wo):
-                    p0 = o + 2 * jw * C
-                    p1 = p0 + WC
-                    sa, sb, sc, sd = spb[p0:p0 + C], spb[p0 + C:p0 + 2 * C], spb[p1:p1 + C], spb[p1 + C:p1 + 2 * C]
-                    ra, rb, rc, rd = ccb[p0:p0 + C], ccb[p0 + C:p0 + 2 * C], ccb[p1:p1 + C], ccb[p1 + C:p1 + 2 * C]
-                    gw = gpt[go + jw * C:go + jw * C + C]
-                    for c in range(C):
-                        right0 = sb[c] > sa[c]
-                        right1 = sd[c] > sc[c]
-                        lower = max(sc[c], sd[c]) > max(sa[c], sb[c])
-                        gv = gw[c]
-                        ra[c] = zero if (lower | right0) else gv
-                        rb[c] = gv if (right0 & ~lower) else zero
-                        rc[c] = gv if (lower & ~right1) else zero
-                        rd[c] = gv if (lower & right1) else zero
+            _route_pool_grad_block(spb, ccb, gpt, q0, q1, RP, Wo, WC, C, zero)  # pooled gradient -> window winners
             for j in range(n):
                 ccb[j] = ccb[j] * sgb[j]
             _membrane_grad_block(plain, static, n, ccb, cb, gxb, gb, ab, thb, sgb, spb, ht, one, f_soft, f_hard,
