@@ -218,6 +218,10 @@ class PatchEngine(StaticReaders):
         # readers at the cut whose writers all ran before it hand models that accept it a description
         # of their per-head inputs (LazyHeads) instead of the written copies; False writes them
         self.use_lazy_heads = True
+        # ... and so do per-head readers whose edges from every writer after the cut are ablated: by the
+        # discovery contract their input is then one stream, the same in every configuration (see
+        # _ablated_stream); False writes their copies
+        self.use_ablated_stream = True
         # models with ``output_positions(positions)`` (a context manager) may skip the positions of
         # their last layer that the metric does not read; only metrics declaring positions="answer"
         # allow it, and only inside run_masks / reader_grads (patched_output stays complete)

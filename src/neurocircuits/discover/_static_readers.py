@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from ..layers.hooks import LazyHeads, accepts_lazy_heads, changed_slices, mark_changed, mark_lazy_heads, repeated_blocks
-from ._index import ReaderGroup
+from ._index import DiscoveryError, ReaderGroup
 
 
 def _scatter_configs(xs: torch.Tensor, rows: torch.Tensor, patched: torch.Tensor, shape: torch.Size) -> torch.Tensor:
@@ -82,6 +82,7 @@ class StaticReaders:
     _delta_cache: Any
     _delta_cache_bytes: int
     use_lazy_heads: bool
+    use_ablated_stream: bool
     last_cut: str | None
     _last_replace: bool
     _cut_by_hook: dict[str, str | None]
@@ -144,6 +145,11 @@ class StaticReaders:
                 and accepts_lazy_heads(x) and x.stride(2) == 0 and repeated_blocks(x) == k
                 and not torch.is_grad_enabled()):
             return self._lazy_reader(g, rsel, x, _plan_mask(plan, len(writers), len(rsel), self.P, k), key0, S, k)
+        if D is not None and self._ablated_stream_applies(g, rsel, x):
+            m_all = _plan_mask(plan, len(writers), len(rsel), self.P, k)
+            if bool((m_all.index_select(1, post_t) == 1).all()):
+                base = self._ablated_stream(g, x, D, k)
+                return self._lazy_reader(g, rsel, x, m_all.index_select(1, pre_t), key0, S, k, base)
         if plan[0] != "sparse" and self.use_blocks and self.use_static_delta_cache:
             m_dir = plan[1] if plan[0] == "direct" else _complement_to_direct(plan, len(writers), len(rsel), self.P)
             post_part = None if D is None else (m_dir.index_select(1, post_t), D)
@@ -234,36 +240,79 @@ class StaticReaders:
         cut returned the cached clean block): only then is its input the same block in every forward."""
         return bool(self._last_replace) and self.last_cut is not None and self._cut_by_hook.get(g.hook) == self.last_cut
 
+    def _ablated_stream_applies(self, g: ReaderGroup, rsel: list[int], x: torch.Tensor) -> bool:
+        """Whether the group may read :meth:`_ablated_stream`: per-head readers on the clean cut, every
+        head patched, in a model that accepts :class:`~neurocircuits.layers.hooks.LazyHeads` on one
+        stream shared by all heads."""
+        return (self.use_ablated_stream and self.use_lazy_heads and self.use_static_delta_cache
+                and g.heads[0] is not None
+                and bool(self._last_replace) and self.last_cut is not None
+                and accepts_lazy_heads(x) and x.stride(2) == 0 and not torch.is_grad_enabled()
+                and {g.heads[r] for r in rsel} == set(range(x.shape[2])))
+
+    def _ablated_stream(self, g: ReaderGroup, x: torch.Tensor, D: torch.Tensor, k: int
+                        ) -> tuple[torch.Tensor, tuple[Any, ...]]:
+        """The input of a reader whose edges from every writer after the cut are ablated, before its
+        edges from writers before the cut are: the clean writers before the cut plus the ablated ones
+        after it (and the terms no patch changes), (B, pos, d). It is the same in every configuration
+        and every forward from this cut (the discovery contract: a reader's input is a constant plus the
+        sum of its writers' outputs), so it is computed once (the stream minus the after-cut writers'
+        differences) and kept in the LRU with its key. On first use with several configurations they
+        are checked to agree: a model whose reader input has other varying parts (a graph missing a
+        writer) raises instead of being patched wrongly."""
+        key = ("ablated stream", g.hook, self.last_cut)
+        hit = self.get(key)
+        if hit is not None:
+            return hit, key
+        xs = x.view((k, self.B) + tuple(x.shape[1:])).select(3, 0)  # (K, B, pos, d): the stream, shared by heads
+        streams = xs - D.sum(0).reshape(xs.shape)
+        scale = float(xs.abs().amax()) + float(D.abs().sum(0).amax())
+        tol = 1e3 * torch.finfo(xs.dtype).eps * max(scale, 1.0)
+        if k > 1 and float((streams - streams[:1]).abs().amax()) > tol:
+            raise DiscoveryError(
+                f"reader hook {g.hook!r}: with every edge from its writers after the cut ablated, its input "
+                "still differs between configurations, so it is not a constant plus the sum of its writers' "
+                "outputs (the discovery contract); add the missing writers and edges to the model's graph, "
+                "or set engine.use_ablated_stream = False.")
+        return self.put(key, streams[0].clone()), key
+
     def _lazy_reader(self, g: ReaderGroup, rsel: list[int], x: torch.Tensor, m: torch.Tensor,
-                     key0: tuple[Any, ...], S: torch.Tensor, k: int) -> torch.Tensor:
+                     key0: tuple[Any, ...], S: torch.Tensor, k: int,
+                     base_of: tuple[torch.Tensor, tuple[Any, ...]] | None = None) -> torch.Tensor:
         """Per-head inputs described, not written (:class:`~neurocircuits.layers.hooks.LazyHeads`): for a
         reader group at the cut, all of whose writers ran before it, on K identical clean input blocks
         shared by all heads. Head ``h`` of configuration ``k`` reads the clean block minus one cached
         contribution per mask column; the model projects each distinct column once and keeps it
-        across forwards (ACDC's consecutive forwards repeat almost every column)."""
-        self.last_modes[g.hook] = "lazy"
+        across forwards (ACDC's consecutive forwards repeat almost every column). With ``base_of``
+        (a stream and its store key, see :meth:`_ablated_stream`) the heads read that stream instead
+        of the clean block."""
+        self.last_modes[g.hook] = "lazy" if base_of is None else "lazy-ablated"
         B = self.B
-        xs = x.view((k, B) + tuple(x.shape[1:]))
-        base = xs[0].select(2, 0)  # (B, pos, d): the shared clean stream
+        if base_of is None:
+            base = x.view((k, B) + tuple(x.shape[1:]))[0].select(2, 0)  # (B, pos, d): the shared clean stream
+            base_key: tuple[Any, ...] = key0[:1] + ("clean",)
+        else:
+            base, base_key = base_of
         cols = m.permute(0, 2, 1, 3).contiguous().cpu()  # (K, R, U, P)
         touched = cols.flatten(2).ne(0).any(-1).tolist()  # (K, R): whether the column ablates anything
         n_heads = x.shape[2]
-        first: dict[tuple[Any, ...], tuple[int, int]] = {}
+        first: dict[tuple[Any, ...], tuple[tuple[Any, ...], int, int]] = {}  # copy key -> (column key, k, r)
         keys: list[tuple[Any, ...]] = []
         for kk in range(k):
             row: list[Any] = [None] * n_heads
             for rr, r in enumerate(rsel):
                 if touched[kk][rr]:
-                    key = key0 + (cols[kk, rr].numpy().tobytes(),)
-                    first.setdefault(key, (kk, rr))
+                    column = key0 + (cols[kk, rr].numpy().tobytes(),)
+                    key = column if base_of is None else column + (base_key,)  # a copy: its column on its base
+                    first.setdefault(key, (column, kk, rr))
                     row[g.heads[r]] = key
             keys.append(tuple(row))
 
         def delta(key: Any) -> torch.Tensor:
-            kk, rr = first[key]
-            return self._static_column(key, m[kk:kk + 1, :, rr:rr + 1], S).reshape(base.shape)
+            column, kk, rr = first[key]
+            return self._static_column(column, m[kk:kk + 1, :, rr:rr + 1], S).reshape(base.shape)
 
-        return mark_lazy_heads(x, LazyHeads(base, tuple(keys), delta, self, key0[:1] + ("clean",)))
+        return mark_lazy_heads(x, LazyHeads(base, tuple(keys), delta, self, base_key))
 
     def _blocks_reader(self, g: ReaderGroup, rsel: list[int], x: torch.Tensor, m: torch.Tensor,
                        key0: tuple[Any, ...], S: torch.Tensor, k: int,
