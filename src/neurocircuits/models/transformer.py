@@ -43,6 +43,7 @@ from torch import nn
 
 from ..graph import CircuitGraph
 from ..layers.head_inputs import project_changed_heads, project_lazy, project_shared
+from ..layers.attention_ops import causal_minus_inf, head_results
 from ..layers.hooks import (HookPoint, accept_lazy_heads, cache_activations, hook_trimmed, lazy_heads, mark_repeated,
                            name_hook_points, repeated_blocks)
 from ._registry import register_model
@@ -262,13 +263,12 @@ class Attention(nn.Module):
             q = q * q_cos + _rotate_half(q) * q_sin
             k = k * cos + _rotate_half(k) * sin
         scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(self.cfg.d_head)
-        mask = torch.ones(n_pos, n_pos, dtype=torch.bool, device=resid.device).triu(1)
-        if keep is not None:
-            mask = mask.index_select(0, keep)
-        scores = hook_trimmed(self.hook_attn_scores, scores.masked_fill(mask, float("-inf")), keep, 2, n_pos)
+        minus_inf = causal_minus_inf(n_pos, scores.dtype, resid.device)
+        scores = scores.add_(minus_inf if keep is None else minus_inf.index_select(0, keep))
+        scores = hook_trimmed(self.hook_attn_scores, scores, keep, 2, n_pos)
         pattern = hook_trimmed(self.hook_pattern, torch.softmax(scores, dim=-1), keep, 2, n_pos)
         z = hook_trimmed(self.hook_z, torch.einsum("bhqk,bkhe->bqhe", pattern, v), keep, 1, n_pos)
-        result = hook_trimmed(self.hook_result, torch.einsum("bqhe,hed->bqhd", z, self.W_O), keep, 1, n_pos)
+        result = hook_trimmed(self.hook_result, head_results(z, self.W_O), keep, 1, n_pos)
         return result.sum(dim=2) + self.b_O
 
 

@@ -44,6 +44,7 @@ from torch import nn
 
 from ...graph import CircuitGraph
 from ...layers.head_inputs import project_changed_heads, project_lazy, project_shared
+from ...layers.attention_ops import causal_minus_inf, head_results
 from ...layers.hooks import (HookPoint, accept_lazy_heads, hook_trimmed, lazy_heads, mark_repeated, name_hook_points,
                               repeated_blocks)
 
@@ -391,6 +392,7 @@ class _FastTL:
             (first, from_mid), x = point, start[1]
         last = cfg.n_layers - 1
         causal = torch.ones(n_pos, n_pos, dtype=torch.bool, device=x.device).tril()
+        minus_inf = causal_minus_inf(n_pos, x.dtype, x.device)
         for layer in range(first, cfg.n_layers):
             blk = tl.blocks[layer]
             b, attn = f"blocks.{layer}", blk.attn
@@ -405,12 +407,15 @@ class _FastTL:
                   kp, 1, n_pos)
             k = c(f"{b}.attn.hook_k", self._project(x, f"{b}.attn.hook_k_input", blk.ln1, attn.W_K, attn.b_K))
             v = c(f"{b}.attn.hook_v", self._project(x, f"{b}.attn.hook_v_input", blk.ln1, attn.W_V, attn.b_V))
-            scores = q.permute(0, 2, 1, 3) @ k.permute(0, 2, 3, 1) / attn.attn_scale  # (b, head, q, k)
-            mask = causal if kp is None else causal.index_select(0, kp)
-            scores = c(f"{b}.attn.hook_attn_scores", torch.where(mask, scores, attn.IGNORE), kp, 2, n_pos)
+            scores = (q.permute(0, 2, 1, 3) @ k.permute(0, 2, 3, 1)).div_(attn.attn_scale)  # (b, head, q, k)
+            if float(attn.IGNORE) == float("-inf"):
+                scores.add_(minus_inf if kp is None else minus_inf.index_select(0, kp))
+            else:
+                scores = torch.where(causal if kp is None else causal.index_select(0, kp), scores, attn.IGNORE)
+            scores = c(f"{b}.attn.hook_attn_scores", scores, kp, 2, n_pos)
             pattern = c(f"{b}.attn.hook_pattern", torch.softmax(scores, dim=-1), kp, 2, n_pos)
             z = c(f"{b}.attn.hook_z", (pattern @ v.permute(0, 2, 1, 3)).permute(0, 2, 1, 3), kp, 1, n_pos)
-            result = c(f"{b}.attn.hook_result", torch.einsum("bqhe,hed->bqhd", z, attn.W_O), kp, 1, n_pos)
+            result = c(f"{b}.attn.hook_result", head_results(z, attn.W_O), kp, 1, n_pos)
             attn_out = c(f"{b}.hook_attn_out", result.sum(2) + attn.b_O, kp, 1, n_pos)
             resid = x if kp is None else x.index_select(1, kp)
             if cfg.attn_only:
