@@ -65,16 +65,38 @@ def test_the_ablated_stream_matches_written_copies() -> None:
     assert torch.allclose(again, ref, atol=1e-10, rtol=0)
 
 
-def test_a_reader_with_a_kept_later_edge_gets_its_copies() -> None:
+def _edge(engine: PatchEngine, writer: str, reader: str) -> int:
+    idx = engine.index
+    return next(i for i, (r, w) in enumerate(zip(idx.edge_reader, idx.edge_writer))
+                if idx.readers[int(r)].name == reader and idx.writers[int(w)].name == writer)
+
+
+def test_heads_keeping_some_later_edges_add_them_to_the_ablated_stream() -> None:
+    """a2.h1.k keeps one edge from after the cut, a2.h2.k all but one: written from the ablated stream
+    plus the kept difference, and from the stream minus the removed one."""
     engine = PatchEngine(_model(), _pairs(), metric="kl_divergence", progress=False)
     masks = _masks(engine)
-    idx = engine.index
-    keep = next(i for i, (r, w) in enumerate(zip(idx.edge_reader, idx.edge_writer))
-                if idx.readers[int(r)].name == "a2.h1.k" and idx.writers[int(w)].name == "a1.h0")
-    masks[:, keep] = 0.0
+    masks[:, _edge(engine, "a1.h0", "a2.h1.k")] = 0.0
+    for w in ("a1.h0", "a1.h1", "m1"):
+        masks[:, _edge(engine, w, "a2.h2.k")] = 0.0
     got = engine.patched_output(masks)
-    assert engine.last_modes["blocks.2.attn.hook_k_input"] != "lazy-ablated"
+    assert engine.last_modes["blocks.2.attn.hook_k_input"] == "kept"
     assert engine.last_modes["blocks.2.attn.hook_q_input"] == "lazy-ablated"
+    engine.use_ablated_stream = False
+    assert torch.allclose(got, engine.patched_output(masks), atol=1e-10, rtol=0)
+
+
+def test_a_later_writer_no_head_ablates_keeps_the_written_copies() -> None:
+    """Every q input of layer 2 keeps its edge from m1, and the direct plan then leaves m1 out of the
+    writers it holds differences for: the ablated stream cannot be formed from them (it would miss
+    m1), so the copies are written as before."""
+    engine = PatchEngine(_model(), _pairs(), metric="kl_divergence", progress=False)
+    engine.use_complement = False
+    masks = _masks(engine, k=1)
+    for h in range(CFG.n_heads):
+        masks[:, _edge(engine, "m1", f"a2.h{h}.q")] = 0.0
+    got = engine.patched_output(masks)
+    assert engine.last_modes["blocks.2.attn.hook_q_input"] == "blocks"
     engine.use_ablated_stream = False
     assert torch.allclose(got, engine.patched_output(masks), atol=1e-10, rtol=0)
 
@@ -95,8 +117,8 @@ def test_acdc_finds_the_same_circuit_with_the_ablated_stream(per_position: bool)
 
         engine.run_masks = spy  # type: ignore[method-assign]
         runs.append(METHODS.get("acdc")(engine, threshold=1e-2))
-        if use:
-            assert "lazy-ablated" in modes  # ACDC's forwards take the path
+        if use:  # ACDC's forwards take the paths (per position, the kept edges differ by position)
+            assert {"lazy-ablated"} | (set() if per_position else {"kept"}) <= modes, modes
     assert torch.equal(runs[0].circuit, runs[1].circuit)
     assert torch.allclose(runs[0].scores, runs[1].scores, atol=1e-9, rtol=0)
     assert 0 < int(runs[0].circuit.sum()) < runs[0].circuit.numel()

@@ -63,6 +63,12 @@ def _delta_like_heads(delta: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     return delta.view((k, b, p, r, per) + rest).movedim(4, 3).reshape((k, b, shape[2], r) + rest)
 
 
+def _one_edge_set(m: torch.Tensor) -> bool:
+    """Whether the mask (K, U, R, P) ablates each edge fully or not at all, the same way in every
+    configuration and at every position."""
+    return bool(((m == 0) | (m == 1)).all()) and bool((m == m[:1, :, :, :1]).all())
+
+
 class StaticReaders:
     """Mixin of :class:`~neurocircuits.discover.PatchEngine`: turning reader deltas into hook outputs, and
     the reader hooks for writers that ran before the cut."""
@@ -145,11 +151,16 @@ class StaticReaders:
                 and accepts_lazy_heads(x) and x.stride(2) == 0 and repeated_blocks(x) == k
                 and not torch.is_grad_enabled()):
             return self._lazy_reader(g, rsel, x, _plan_mask(plan, len(writers), len(rsel), self.P, k), key0, S, k)
-        if D is not None and self._ablated_stream_applies(g, rsel, x):
+        if D is not None and self._ablated_stream_applies(g, rsel, x) and \
+                len(post) == sum(w not in static for w in g.writers):  # D holds every writer after the cut
             m_all = _plan_mask(plan, len(writers), len(rsel), self.P, k)
-            if bool((m_all.index_select(1, post_t) == 1).all()):
+            m_post = m_all.index_select(1, post_t)
+            if bool((m_post == 1).all()):
                 base = self._ablated_stream(g, x, D, k)
                 return self._lazy_reader(g, rsel, x, m_all.index_select(1, pre_t), key0, S, k, base)
+            if _one_edge_set(m_post):
+                return self._kept_reader(g, rsel, x, m_all.index_select(1, pre_t), m_post[0, :, :, 0] == 0, D,
+                                         key0, S, k)
         if plan[0] != "sparse" and self.use_blocks and self.use_static_delta_cache:
             m_dir = plan[1] if plan[0] == "direct" else _complement_to_direct(plan, len(writers), len(rsel), self.P)
             post_part = None if D is None else (m_dir.index_select(1, post_t), D)
@@ -275,6 +286,46 @@ class StaticReaders:
                 "outputs (the discovery contract); add the missing writers and edges to the model's graph, "
                 "or set engine.use_ablated_stream = False.")
         return self.put(key, streams[0].clone()), key
+
+    def _kept_reader(self, g: ReaderGroup, rsel: list[int], x: torch.Tensor, m_pre: torch.Tensor, kept: torch.Tensor,
+                     D: torch.Tensor, key0: tuple[Any, ...], S: torch.Tensor, k: int) -> torch.Tensor:
+        """Per-head copies written from the fewer of a head's edges from writers after the cut: the
+        ablated stream (:meth:`_ablated_stream`) minus the head's cached column plus the differences of
+        the writers whose edges it keeps (``kept`` (U, R), the same in every configuration), or, when
+        it keeps most, the stream minus the column and the removed ones. ACDC's late-layer value inputs
+        keep one or two of their edges from after the cut, so this adds one or two differences where
+        the full contraction subtracts them all (same numbers up to float rounding)."""
+        self.last_modes[g.hook] = "kept"
+        B, U = self.B, D.shape[0]
+        base, base_key = self._ablated_stream(g, x, D, k)
+        stream = x.view((k, B) + tuple(x.shape[1:])).select(3, 0)  # (K, B, pos, d)
+        diffs = D.reshape((U,) + tuple(stream.shape))  # (U, K, B, pos, d)
+        out = torch.empty((k, B) + tuple(x.shape[1:]), dtype=x.dtype, device=x.device)  # (K, B, pos, heads, d)
+        cols = m_pre.permute(0, 2, 1, 3).contiguous().cpu()  # (K, R, U', P)
+        for rr, r in enumerate(rsel):
+            dst = out.select(3, g.heads[r])
+            keys = [key0 + (cols[kk, rr].numpy().tobytes(),) for kk in range(k)]
+            blocks = [(slice(None), keys[0], 0)] if all(key == keys[0] for key in keys) else \
+                [(slice(kk, kk + 1), keys[kk], kk) for kk in range(k)]
+            keep_u = kept[:, rr].nonzero().flatten().tolist()
+            for rows, key, kk in blocks:
+                column = self._static_column(key, m_pre[kk:kk + 1, :, rr:rr + 1], S).reshape(base.shape)
+                part = dst[rows]
+                if 2 * len(keep_u) <= U:  # from the ablated stream: add what the head keeps
+                    ablated = self.get(key + (base_key,))
+                    if ablated is None:
+                        ablated = self.put(key + (base_key,), base - column)
+                    if keep_u:
+                        torch.add(diffs[keep_u[0], rows], ablated, out=part)
+                    else:
+                        part.copy_(ablated.expand_as(part))
+                    for u in keep_u[1:]:
+                        part.add_(diffs[u, rows])
+                else:  # from this forward's stream: subtract what the head removes
+                    torch.sub(stream[rows], column, out=part)
+                    for u in sorted(set(range(U)) - set(keep_u)):
+                        part.sub_(diffs[u, rows])
+        return mark_changed(out.view(x.shape), 2, [g.heads[r] for r in rsel])
 
     def _lazy_reader(self, g: ReaderGroup, rsel: list[int], x: torch.Tensor, m: torch.Tensor,
                      key0: tuple[Any, ...], S: torch.Tensor, k: int,
