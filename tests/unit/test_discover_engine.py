@@ -263,7 +263,7 @@ def test_warns_about_training_mode_dropout() -> None:
 def test_patching_loops_pause_the_cyclic_collector_and_restore_it() -> None:
     import gc
 
-    from neurocircuits.discover._engine import paused_gc
+    from neurocircuits.discover._loops import paused_gc
 
     states = []
     model, data = PlantedResidualMLP(), planted_mlp_pairs()
@@ -285,3 +285,54 @@ def test_patching_loops_pause_the_cyclic_collector_and_restore_it() -> None:
         assert not gc.isenabled()  # a collector the caller had disabled stays disabled
     finally:
         gc.enable()
+
+
+def test_patching_loops_hold_the_heap_and_leave_glibc_settings_sane(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside a loop malloc keeps freed memory (trim threshold raised, mmap threshold fixed); after it
+    the trim threshold is lowered again; with HOLD_HEAP off nothing is set."""
+    from neurocircuits.discover import _loops
+
+    calls: list[tuple[int, int]] = []
+
+    def mallopt(param: int, value: int) -> int:
+        calls.append((param, value))
+        return 1
+
+    monkeypatch.setattr(_loops, "_glibc", lambda: mallopt)
+    seen = []
+    model, data = PlantedResidualMLP(), planted_mlp_pairs()
+    engine = PatchEngine(model, data, progress=False)
+    real = engine.patched_output
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(list(calls))
+        return real(*args, **kwargs)
+
+    engine.patched_output = spy  # type: ignore[method-assign]
+    discover.METHODS.get("acdc")(engine, threshold=0.05)
+    def trim_now(c: list[tuple[int, int]]) -> int:
+        return [v for p, v in c if p == _loops._M_TRIM_THRESHOLD][-1]
+
+    # every forward runs with the loop's trim threshold: the nested run_masks loops inside ACDC's
+    # must not put it back when they end (that cost 1 M page faults per medium ACDC run)
+    assert seen and all(trim_now(c) == _loops.LOOP_TRIM_BYTES for c in seen)
+    assert (_loops._M_MMAP_THRESHOLD, _loops.LOOP_MMAP_BYTES) in seen[0]
+    assert calls.count((_loops._M_TRIM_THRESHOLD, _loops.AFTER_TRIM_BYTES)) == 1
+    assert calls[-1] == (_loops._M_TRIM_THRESHOLD, _loops.AFTER_TRIM_BYTES)
+    calls.clear()
+    monkeypatch.setattr(_loops, "HOLD_HEAP", False)
+    discover.METHODS.get("acdc")(engine, threshold=0.05)
+    assert calls == []
+
+
+def test_the_heap_settings_reach_glibc_here() -> None:
+    """On a glibc Linux machine mallopt is found and accepts the loop's settings."""
+    import platform
+
+    from neurocircuits.discover import _loops
+
+    if platform.system() != "Linux" or not platform.libc_ver()[0] == "glibc":
+        assert _loops._glibc() is None or callable(_loops._glibc())
+        return
+    with _loops.held_heap() as held:
+        assert held

@@ -50,7 +50,8 @@ from typing import Any
 import torch
 
 from ..graph import write_atomic
-from ._engine import PatchEngine, paused_gc
+from ._engine import PatchEngine
+from ._loops import patching_loop
 from ._index import DiscoveryError
 from ._methods import METHODS, MethodOutput, _no_extra
 from ._metrics import answer_logits
@@ -188,7 +189,7 @@ def acdc(engine: PatchEngine, threshold: float | None = None, checkpoint: str | 
         scores: the increase of the distance when the edge was tested (0 when it decreased; 0 for
         edges removed without a test); circuit: the kept edges.
     """
-    with paused_gc():
+    with patching_loop():
         return _acdc(engine, threshold, checkpoint, window, tree, prior, **kwargs)
 
 

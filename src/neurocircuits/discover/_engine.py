@@ -26,11 +26,10 @@ tests/unit/test_discover_perf.py, test_discover_blocks.py and test_discover_resu
 from __future__ import annotations
 
 import contextlib
-import gc
 import math
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -40,6 +39,7 @@ from torch import nn
 from ..layers.hooks import (HookPoint, Trimmed, accept_trimmed, cache_activations, hook_points, hooks, mark_repeated,
                            trimmed)
 from ._index import DiscoveryError, GraphIndex, ReaderGroup, build_index
+from ._loops import patching_loop
 from ._metrics import ABLATIONS, METRICS
 from ._static_readers import StaticReaders, _plan_mask, _scatter_configs
 from ._trimmed import trimmed_delta, window
@@ -66,22 +66,6 @@ def _call(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def _repeat(x: torch.Tensor, k: int) -> torch.Tensor:
     return x.repeat((k,) + (1,) * (x.ndim - 1)) if k > 1 else x
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for a long patching loop (re-enabled after, unless the
-    caller had disabled it). The loop allocates many small objects per forward, and the collections
-    they trigger walk the whole object graph of the process (about 0.5 M objects with TransformerLens
-    loaded): 4-6 % of a medium ACDC run (perf). Reference counting still frees everything as it goes;
-    the loops make no cyclic garbage."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _slice_head(x: torch.Tensor, head: int | None) -> torch.Tensor:
@@ -660,7 +644,7 @@ class PatchEngine(StaticReaders):
         starts = range(0, total, chunk)
         values = []
         bar = _progress(starts, desc, self.progress and len(starts) > 1)
-        with paused_gc():
+        with patching_loop():
             for a in bar:
                 b = min(a + chunk, total)
                 out = self.patched_output(get(a, b), trim=True)

@@ -276,16 +276,18 @@ class StaticReaders:
         if hit is not None:
             return hit, key
         xs = x.view((k, self.B) + tuple(x.shape[1:])).select(3, 0)  # (K, B, pos, d): the stream, shared by heads
-        streams = xs - D.sum(0).reshape(xs.shape)
-        scale = float(xs.abs().amax()) + float(D.abs().sum(0).amax())
+        diffs = D.reshape((D.shape[0],) + tuple(xs.shape))  # (U, K, B, pos, d)
+        stream = xs[0] - diffs[:, 0].sum(0)
+        # the first and the last configuration must agree (to rounding: the sum has U + 1 terms)
+        scale = float(xs[0].abs().amax()) + D.shape[0] * float(diffs[:, 0].abs().amax())
         tol = 1e3 * torch.finfo(xs.dtype).eps * max(scale, 1.0)
-        if k > 1 and float((streams - streams[:1]).abs().amax()) > tol:
+        if k > 1 and float((xs[-1] - diffs[:, -1].sum(0) - stream).abs().amax()) > tol:
             raise DiscoveryError(
                 f"reader hook {g.hook!r}: with every edge from its writers after the cut ablated, its input "
                 "still differs between configurations, so it is not a constant plus the sum of its writers' "
                 "outputs (the discovery contract); add the missing writers and edges to the model's graph, "
                 "or set engine.use_ablated_stream = False.")
-        return self.put(key, streams[0].clone()), key
+        return self.put(key, stream), key
 
     def _kept_reader(self, g: ReaderGroup, rsel: list[int], x: torch.Tensor, m_pre: torch.Tensor, kept: torch.Tensor,
                      D: torch.Tensor, key0: tuple[Any, ...], S: torch.Tensor, k: int) -> torch.Tensor:
