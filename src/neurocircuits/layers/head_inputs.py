@@ -180,8 +180,12 @@ def project_lazy(lazy: LazyHeads, norm: Norm, w: torch.Tensor, b: torch.Tensor,
             val = torch.addmm(b[h], normed, w[h]).view(x.shape[:2] + (w.shape[-1],))  # type: ignore[index]
             lazy.store.put(store_key, val)
             table[row] = val
-    stacked = torch.stack(table)  # (N, B, pos', d_head)
+    # each copy written once into its slot, head-major within a configuration: the returned
+    # (K * B, pos', head, d_head) is a view whose (batch, head, pos', d_head) order is contiguous, the
+    # layout attention's products read, so neither a gather nor a permuting copy is made
     k = len(lazy.keys)
-    out = stacked.index_select(0, torch.tensor(idx, dtype=torch.long, device=stacked.device))
-    return out.view((k, n_heads) + tuple(stacked.shape[1:])).permute(0, 2, 3, 1, 4).reshape(
-        (k * stacked.shape[1], stacked.shape[2], n_heads, stacked.shape[3]))
+    b, p, e = shared.shape[0], shared.shape[1], shared.shape[3]
+    out = torch.empty((k, b, n_heads, p, e), dtype=shared.dtype, device=shared.device)
+    for i, row in enumerate(idx):
+        out[i // n_heads, :, i % n_heads].copy_(table[row])
+    return out.view(k * b, n_heads, p, e).permute(0, 2, 1, 3)
