@@ -170,10 +170,10 @@ def project_lazy(lazy: LazyHeads, norm: Norm, w: torch.Tensor, b: torch.Tensor,
             idx.append(row)
     if len(table) == n_heads:  # nothing patched
         return shared.repeat(len(lazy.keys), 1, 1, 1)
+    base_kept = base if keep is None else base.index_select(1, keep)
     for key, todo in missing.items():  # normalise each copy once, project it for every head that reads it
-        x = base - lazy.delta(key)
-        if keep is not None:
-            x = x.index_select(1, keep)
+        delta = lazy.delta(key)
+        x = base_kept - (delta if keep is None else delta.index_select(1, keep))
         normed = norm(x).reshape(-1, x.shape[-1])
         for row, store_key in todo:
             h = store_key[1]
@@ -184,8 +184,8 @@ def project_lazy(lazy: LazyHeads, norm: Norm, w: torch.Tensor, b: torch.Tensor,
     # (K * B, pos', head, d_head) is a view whose (batch, head, pos', d_head) order is contiguous, the
     # layout attention's products read, so neither a gather nor a permuting copy is made
     k = len(lazy.keys)
-    b, p, e = shared.shape[0], shared.shape[1], shared.shape[3]
-    out = torch.empty((k, b, n_heads, p, e), dtype=shared.dtype, device=shared.device)
-    for i, row in enumerate(idx):
-        out[i // n_heads, :, i % n_heads].copy_(table[row])
-    return out.view(k * b, n_heads, p, e).permute(0, 2, 1, 3)
+    n_b, n_p, n_e = shared.shape[0], shared.shape[1], shared.shape[3]
+    out = torch.empty((k, n_b, n_heads, n_p, n_e), dtype=shared.dtype, device=shared.device)
+    for kk in range(k):
+        torch.stack([table[row] for row in idx[kk * n_heads:(kk + 1) * n_heads]], dim=1, out=out[kk])
+    return out.view(k * n_b, n_heads, n_p, n_e).permute(0, 2, 1, 3)
