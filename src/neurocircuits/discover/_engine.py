@@ -138,12 +138,12 @@ class PatchEngine(StaticReaders):
         # also take models off their fast paths (e.g. the TransformerLens adapter's)
         cuts = {c for c in (self._group_cut(g, points) for g in self.index.groups) if c is not None}
         with torch.no_grad():
-            with cache_activations(model, sorted(needed | cuts)) as cache:
+            with cache_activations(model, sorted(needed | cuts), points=points) as cache:
                 _call(model, pairs.clean)
             clean_all = dict(cache)
             # the reference output comes from an unhooked forward, the same path as an unpatched run
             self.clean_out = _call(model, pairs.clean).detach()
-            with cache_activations(model, self.writer_hook_names) as cache:
+            with cache_activations(model, self.writer_hook_names, points=points) as cache:
                 self.corrupt_out = _call(model, pairs.corrupt).detach()
             corrupt_w = dict(cache)
         for hook in needed:

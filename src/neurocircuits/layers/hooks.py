@@ -232,10 +232,14 @@ def _adapt(fn: HookFn) -> Callable[[nn.Module, tuple[torch.Tensor, ...], torch.T
 
 
 @contextlib.contextmanager
-def cache_activations(model: nn.Module, names: Sequence[str] | None = None, detach: bool = True) -> Iterator[dict[str, torch.Tensor]]:
-    """Record the activations at ``names`` (default: every hook point) into a dict."""
+def cache_activations(model: nn.Module, names: Sequence[str] | None = None, detach: bool = True,
+                      points: Mapping[str, HookPoint] | None = None) -> Iterator[dict[str, torch.Tensor]]:
+    """Record the activations at ``names`` (default: every hook point) into a dict; ``points`` as in
+    :func:`hooks`."""
     cache: dict[str, torch.Tensor] = {}
-    wanted = list(hook_points(model)) if names is None else list(names)
+    if points is None:
+        points = hook_points(model)
+    wanted = list(points) if names is None else list(names)
 
     def recorder(name: str) -> HookFn:
         def record(x: torch.Tensor, hook: HookPoint) -> None:
@@ -243,5 +247,5 @@ def cache_activations(model: nn.Module, names: Sequence[str] | None = None, deta
 
         return record
 
-    with hooks(model, [(n, recorder(n)) for n in wanted]):
+    with hooks(model, [(n, recorder(n)) for n in wanted], points=points):
         yield cache
