@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..layers.hooks import LazyHeads, accepts_lazy_heads, changed_slices, mark_changed, mark_lazy_heads, repeated_blocks
@@ -61,6 +62,12 @@ def _delta_like_heads(delta: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     rest = tuple(shape[4:])
     per = shape[2] // p
     return delta.view((k, b, p, r, per) + rest).movedim(4, 3).reshape((k, b, shape[2], r) + rest)
+
+
+def _columns(m: torch.Tensor) -> np.ndarray:
+    """The mask (K, U, R, P) as host columns (K, R, U, P): ``cols[k, r].tobytes()`` keys reader r's
+    column in configuration k (numpy: indexing it per column is several times cheaper than torch's)."""
+    return m.permute(0, 2, 1, 3).contiguous().cpu().numpy()
 
 
 def _one_edge_set(m: torch.Tensor) -> bool:
@@ -214,8 +221,8 @@ class StaticReaders:
         """``einsum("kurp,ubpf->kbprf", m, S)`` assembled from per-mask-column contributions,
         each computed once and kept in a byte-bounded LRU cache (identical numbers: same einsum per column)."""
         k, _, r, _ = m.shape
-        cols = m.permute(0, 2, 1, 3).contiguous().cpu()  # (K, R, U, P)
-        parts = [self._static_column(key0 + (cols[kk, rr].numpy().tobytes(),), m[kk:kk + 1, :, rr:rr + 1], S)
+        cols = _columns(m)  # (K, R, U, P)
+        parts = [self._static_column(key0 + (cols[kk, rr].tobytes(),), m[kk:kk + 1, :, rr:rr + 1], S)
                  for kk in range(k) for rr in range(r)]
         out = torch.stack(parts).view((k, r) + tuple(parts[0].shape))  # (K, R, B, P, F)
         return out.permute(0, 2, 3, 1, 4)  # (K, B, P, R, F)
@@ -303,10 +310,10 @@ class StaticReaders:
         stream = x.view((k, B) + tuple(x.shape[1:])).select(3, 0)  # (K, B, pos, d)
         diffs = D.reshape((U,) + tuple(stream.shape))  # (U, K, B, pos, d)
         out = torch.empty((k, B) + tuple(x.shape[1:]), dtype=x.dtype, device=x.device)  # (K, B, pos, heads, d)
-        cols = m_pre.permute(0, 2, 1, 3).contiguous().cpu()  # (K, R, U', P)
+        cols = _columns(m_pre)  # (K, R, U', P)
         for rr, r in enumerate(rsel):
             dst = out.select(3, g.heads[r])
-            keys = [key0 + (cols[kk, rr].numpy().tobytes(),) for kk in range(k)]
+            keys = [key0 + (cols[kk, rr].tobytes(),) for kk in range(k)]
             blocks = [(slice(None), keys[0], 0)] if all(key == keys[0] for key in keys) else \
                 [(slice(kk, kk + 1), keys[kk], kk) for kk in range(k)]
             keep_u = kept[:, rr].nonzero().flatten().tolist()
@@ -346,8 +353,8 @@ class StaticReaders:
             base_key: tuple[Any, ...] = key0[:1] + ("clean",)
         else:
             base, base_key = base_of
-        cols = m.permute(0, 2, 1, 3).contiguous().cpu()  # (K, R, U, P)
-        touched = cols.flatten(2).ne(0).any(-1).tolist()  # (K, R): whether the column ablates anything
+        cols = _columns(m)  # (K, R, U, P)
+        touched = cols.reshape(cols.shape[:2] + (-1,)).any(-1).tolist()  # (K, R): the column ablates something
         n_heads = x.shape[2]
         first: dict[tuple[Any, ...], tuple[tuple[Any, ...], int, int]] = {}  # copy key -> (column key, k, r)
         keys: list[tuple[Any, ...]] = []
@@ -355,7 +362,7 @@ class StaticReaders:
             row: list[Any] = [None] * n_heads
             for rr, r in enumerate(rsel):
                 if touched[kk][rr]:
-                    column = key0 + (cols[kk, rr].numpy().tobytes(),)
+                    column = key0 + (cols[kk, rr].tobytes(),)
                     key = column if base_of is None else column + (base_key,)  # a copy: its column on its base
                     first.setdefault(key, (column, kk, rr))
                     row[g.heads[r]] = key
@@ -378,7 +385,7 @@ class StaticReaders:
         output says which heads those are (``mark_changed``). Same numbers as the stacked contraction."""
         B = self.B
         self.last_modes[g.hook] = "blocks"
-        cols = m.permute(0, 2, 1, 3).contiguous().cpu()  # (K, R, U, P)
+        cols = _columns(m)  # (K, R, U, P)
         by_head = g.heads[0] is not None
         if by_head and len(rsel) == x.shape[2] and x.stride(2) == 0:
             one = self._one_input_for_all_heads(x, m, cols, key0, S, k, post)
@@ -404,7 +411,7 @@ class StaticReaders:
         varying: list[tuple[int, int, list[tuple[Any, ...]]]] = []
         for rr in members:
             r = rsel[rr]
-            keys = [key0 + (cols[kk, rr].numpy().tobytes(),) for kk in range(k)]
+            keys = [key0 + (cols[kk, rr].tobytes(),) for kk in range(k)]
             if any(key != keys[0] for key in keys):
                 varying.append((rr, r, keys))
                 continue
@@ -450,7 +457,7 @@ class StaticReaders:
         return mark_changed(out, 2, [g.heads[r] for r in rsel], k if repeated else 1, uniform, groups)
 
     @staticmethod
-    def _equal_readers(x: torch.Tensor, cols: torch.Tensor, post: tuple[torch.Tensor, torch.Tensor] | None
+    def _equal_readers(x: torch.Tensor, cols: np.ndarray, post: tuple[torch.Tensor, torch.Tensor] | None
                        ) -> dict[int, list[int]]:
         """Readers (positions in ``rsel``) to compute -> the later readers equal to each: same mask
         column in every configuration (before and after the cut) on one input stream shared by all
@@ -461,7 +468,7 @@ class StaticReaders:
         first: dict[tuple[bytes, bytes], int] = {}
         members: dict[int, list[int]] = {}
         for rr in range(n_r):
-            key = (cols[:, rr].numpy().tobytes(), b"" if post is None else post[0][:, :, rr].cpu().numpy().tobytes())
+            key = (cols[:, rr].tobytes(), b"" if post is None else post[0][:, :, rr].cpu().numpy().tobytes())
             if key in first:
                 members[first[key]].append(rr)
             else:
@@ -469,7 +476,7 @@ class StaticReaders:
                 members[rr] = []
         return members
 
-    def _one_input_for_all_heads(self, x: torch.Tensor, m: torch.Tensor, cols: torch.Tensor, key0: tuple[Any, ...],
+    def _one_input_for_all_heads(self, x: torch.Tensor, m: torch.Tensor, cols: np.ndarray, key0: tuple[Any, ...],
                                  S: torch.Tensor, k: int, post: tuple[torch.Tensor, torch.Tensor] | None
                                  ) -> torch.Tensor | None:
         """Every head patched with the same mask column in every configuration, on an input that is one
@@ -478,13 +485,13 @@ class StaticReaders:
         the heads, which a model can normalise and project once (ACDC's late layers, with all or none
         of a group's edges removed, are mostly like this). None when the columns differ."""
         n_r = cols.shape[1]
-        if any(not torch.equal(cols[:, r], cols[:, 0]) for r in range(1, n_r)):
+        if any(not np.array_equal(cols[:, r], cols[:, 0]) for r in range(1, n_r)):
             return None
         if post is not None and any(not torch.equal(post[0][:, :, r], post[0][:, :, 0]) for r in range(1, n_r)):
             return None
         B = self.B
         xs = x.view((k, B) + tuple(x.shape[1:])).select(3, 0)  # (K, B, pos, ...): the shared stream
-        keys = [key0 + (cols[kk, 0].numpy().tobytes(),) for kk in range(k)]
+        keys = [key0 + (cols[kk, 0].tobytes(),) for kk in range(k)]
         if all(key == keys[0] for key in keys):
             y = xs - self._static_column(keys[0], m[:1, :, :1], S).reshape(xs.shape[1:])
         else:
