@@ -51,8 +51,8 @@ import torch
 
 from ..graph import write_atomic
 from ._engine import PatchEngine
-from ._loops import patching_loop
 from ._index import DiscoveryError
+from ._loops import patching_loop
 from ._methods import METHODS, MethodOutput, _no_extra
 from ._metrics import answer_logits
 

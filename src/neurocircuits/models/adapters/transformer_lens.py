@@ -43,8 +43,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...graph import CircuitGraph
-from ...layers.head_inputs import project_changed_heads, project_lazy, project_shared
 from ...layers.attention_ops import causal_minus_inf, head_results
+from ...layers.head_inputs import project_changed_heads, project_lazy, project_shared
 from ...layers.hooks import (HookPoint, accept_lazy_heads, hook_trimmed, lazy_heads, mark_repeated, name_hook_points,
                               repeated_blocks)
 
