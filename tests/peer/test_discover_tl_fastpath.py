@@ -68,6 +68,22 @@ def test_a_patching_hook_gives_the_transformer_lens_result():
     assert (outs[True] - clean).abs().max() > 1e-3
 
 
+@pytest.mark.parametrize("cfg", CONFIGS)
+def test_reading_hooks_leave_the_fast_forward_bitwise_as_declared(cfg):
+    """``passive_hooks_exact`` holds on the fast path (recording hooks on every point it calls: the
+    logits are bitwise the unhooked ones) and is not claimed on TransformerLens's own forward."""
+    model = TLAdapter(tiny_tl_model(seed=2, **cfg))
+    tokens = _pairs().clean
+    with torch.no_grad():
+        plain = model(tokens)
+        with cache_activations(model, sorted(model._fast.fires)) as cache:
+            assert model.passive_hooks_exact
+            recorded = model(tokens)
+        assert len(cache) > 10 and torch.equal(recorded, plain)
+        model.fast_forward = False
+        assert not model.passive_hooks_exact
+
+
 def test_hooks_the_fast_path_cannot_honour_send_the_forward_through_transformer_lens():
     model = TLAdapter(tiny_tl_model(seed=1))
     tokens = _pairs().clean

@@ -187,3 +187,40 @@ def test_hooks_that_accept_trimmed_tensors_see_the_computed_positions_only() -> 
     n = tokens.shape[1]
     assert seen["shape"][1] == 1 and seen["window"] == Trimmed(1, n - 1, n, n)
     assert torch.allclose(out[:, -1], full[:, -1], atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
+def test_reading_hooks_leave_the_output_bitwise_as_declared(variant: dict, dtype: torch.dtype) -> None:
+    """``passive_hooks_exact``: with recording hooks on every hook point the logits are bitwise the
+    unhooked ones, so the engine may take its reference output from its caching forward."""
+    from neurocircuits.layers.hooks import cache_activations
+
+    cfg = dict(n_layers=3, n_heads=3, d_model=24, d_head=8, d_mlp=32, d_vocab=12, n_ctx=16, init_std=0.3)
+    model = HookedTransformer(TransformerConfig(**{**cfg, **variant}), seed=3, dtype=dtype).eval()
+    assert model.passive_hooks_exact
+    tokens = pairs().clean
+    with torch.no_grad():
+        plain = model(tokens)
+        with cache_activations(model) as cache:
+            recorded = model(tokens)
+    assert len(cache) > 10 and torch.equal(recorded, plain)
+
+
+def test_the_engine_runs_two_set_up_forwards_when_reading_hooks_are_exact() -> None:
+    calls = []
+
+    class Counted(HookedTransformer):
+        def forward(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            calls.append(1)
+            return super().forward(*args, **kwargs)
+
+    cfg = TransformerConfig(n_layers=2, n_heads=2, d_model=16, d_head=8, d_mlp=16, d_vocab=12, n_ctx=16)
+    for exact, expected in ((True, 2), (False, 3)):
+        model = Counted(cfg, seed=3, dtype=torch.float64).eval()
+        model.passive_hooks_exact = exact  # type: ignore[misc]
+        calls.clear()
+        engine = PatchEngine(model, pairs(), metric="kl_divergence", progress=False)
+        assert len(calls) == expected
+        with torch.no_grad():
+            assert torch.equal(engine.clean_out, model(pairs().clean))

@@ -139,10 +139,12 @@ class PatchEngine(StaticReaders):
         cuts = {c for c in (self._group_cut(g, points) for g in self.index.groups) if c is not None}
         with torch.no_grad():
             with cache_activations(model, sorted(needed | cuts), points=points) as cache:
-                _call(model, pairs.clean)
+                recorded = _call(model, pairs.clean)
             clean_all = dict(cache)
-            # the reference output comes from an unhooked forward, the same path as an unpatched run
-            self.clean_out = _call(model, pairs.clean).detach()
+            # the reference output is the unhooked forward's, the path of an unpatched run: the recording
+            # forward's when the model declares that reading hooks leave its output bitwise as it is
+            exact = bool(getattr(model, "passive_hooks_exact", False))
+            self.clean_out = (recorded if exact else _call(model, pairs.clean)).detach()
             with cache_activations(model, self.writer_hook_names, points=points) as cache:
                 self.corrupt_out = _call(model, pairs.corrupt).detach()
             corrupt_w = dict(cache)

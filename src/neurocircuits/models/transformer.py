@@ -345,6 +345,10 @@ class HookedTransformer(nn.Module):
         >>> graph = model.computation_graph()                       # writers -> readers
     """
 
+    #: hooks that only read (return None) leave the forward's arithmetic as it is: the output is bitwise
+    #: the unhooked one (discovery then reuses its caching forward's output; tested)
+    passive_hooks_exact = True
+
     def __init__(self, cfg: TransformerConfig | dict[str, Any], device: Any = None, dtype: Any = None,
                  seed: int | None = None) -> None:
         super().__init__()

@@ -166,6 +166,13 @@ class TLAdapter(nn.Module):
 
     # -- discovery contract ---------------------------------------------------------------------
     @property
+    def passive_hooks_exact(self) -> bool:
+        """Whether hooks that only read leave the output bitwise the unhooked one: on the fast path (it
+        calls the bridged points and goes on with their input when they return None; tested), not
+        through TransformerLens's own forward."""
+        return self.fast_forward and self.fast_path_reason() is None
+
+    @property
     def n_layers(self) -> int:
         return int(self.cfg.n_layers)
 
