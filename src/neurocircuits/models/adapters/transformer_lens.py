@@ -159,6 +159,9 @@ class TLAdapter(nn.Module):
             points = [modules[t] for t in targets]
             tl_model.add_perma_hook(tl_name, _bridge(points))
         self.fast_forward = True  # False: always run TransformerLens's own forward
+        # (name, point, hooks allowed: the adapter's bridge) of every TransformerLens hook point, for
+        # fast_path_reason (asked twice per patched forward)
+        self._tl_points = [(name, point, 1 if name in self._bridged else 0) for name, point in tl_model.hook_dict.items()]
         self._fast_config = _fast_unsupported(tl_model)
         self._fast = _FastTL(tl_model, self._points)
         self._unfired = sorted(set(self._points) - self._fast.fires)
@@ -219,8 +222,7 @@ class TLAdapter(nn.Module):
         """
         if self._fast_config is not None:
             return self._fast_config
-        for name, point in self.tl.hook_dict.items():
-            allowed = 1 if name in self._bridged else 0
+        for name, point, allowed in self._tl_points:
             if len(point._forward_hooks) > allowed or point._backward_hooks or point._forward_pre_hooks:
                 return f"TransformerLens hook point {name!r} has hooks of its own"
         for name in self._unfired:
