@@ -800,13 +800,15 @@ class PatchEngine(StaticReaders):
         ``rows``: the prompts the gradients are of)."""
         scores = torch.zeros(self.index.n_edges + 1, self.P, dtype=torch.float64, device=self.device)
         for gi, g in enumerate(self.index.groups):
-            diff = torch.stack([self.abl_flat[u] - self.clean_flat[u] for u in g.writers])  # (U, B, P, F)
+            # clean - ablation (U, B, P, F) from the engine's stack: the negative of the difference
+            # scored, negated back below (exact: IEEE rounding is symmetric)
+            diff = self._static_rows(self.group_class[gi], [self.wlocal[u] for u in g.writers])
             if rows is not None:
                 diff = diff.index_select(1, rows.to(diff.device))
             if squares_per_prompt:
                 s = torch.einsum("ubpf,bprf->ubrp", diff.double(), grads[gi].double()).square().sum(1)
             else:
-                s = torch.einsum("ubpf,bprf->urp", diff.double(), grads[gi].double())  # (U, R, P)
+                s = -torch.einsum("ubpf,bprf->urp", diff.double(), grads[gi].double())  # (U, R, P)
             scores.index_put_((self.group_table[gi].flatten().to(scores.device),), s.reshape(-1, self.P), accumulate=True)
         return scores[:-1]
 

@@ -130,6 +130,13 @@ class StaticReaders:
             self._static_cache[c] = torch.stack([self.clean_flat[w] - self.abl_flat[w] for w in ws])
         return self._static_cache[c]
 
+    def _static_rows(self, c: int, locs: list[int]) -> torch.Tensor:
+        """Rows ``locs`` of :meth:`_static_class` ``c`` (U, B, P, F): a view when they are contiguous."""
+        S = self._static_class(c)
+        if locs == list(range(locs[0], locs[0] + len(locs))):
+            return S[locs[0]:locs[0] + len(locs)]
+        return S.index_select(0, torch.tensor(locs, device=S.device))
+
     def _static_reader(self, g: ReaderGroup, c: int, plan: Any, rsel: list[int], x: torch.Tensor, writers: list[int],
                        rows: list[int], static: set[int], bufs: dict[int, torch.Tensor], k: int) -> torch.Tensor:
         """A reader hook whose writers ran (partly) before the cut on the clean prompts: their differences
@@ -139,10 +146,7 @@ class StaticReaders:
         pre = [i for i, w in enumerate(writers) if w in static]
         post = [i for i, w in enumerate(writers) if w not in static]
         locs = [self.wlocal[writers[i]] for i in pre]
-        if locs == list(range(locs[0], locs[0] + len(locs))):  # contiguous: a view, no copy
-            S = self._static_class(c)[locs[0]:locs[0] + len(locs)]
-        else:
-            S = self._static_class(c).index_select(0, torch.tensor(locs, device=dev))
+        S = self._static_rows(c, locs)
         prow = [rows[i] for i in post]
         if not prow:
             D = None
