@@ -223,6 +223,14 @@ def test_lazy_projection_equals_projecting_the_written_copies() -> None:
     assert puts == 1 + 5  # the shared projection + one per distinct (copy, head): a0 b2 c1 a1 b3
     assert store.puts == puts + 6 and torch.equal(again, got)  # no new entries on the second call...
     assert torch.allclose(kept, ref[:, keep], atol=1e-12, rtol=0)  # ...and separate ones per position set
+    # under autograd (weights that require grad) the same values, and gradients reach the weights
+    w.requires_grad_(True)
+    graded = project_lazy(LazyHeads(base, keys, deltas.__getitem__, _DictStore(), "clean"), ln, w, bias)
+    assert torch.allclose(graded, ref, atol=1e-12, rtol=0)
+    graded.sum().backward()
+    w_ref = w.detach().clone().requires_grad_(True)
+    project_copies(split, ln, w_ref, bias).sum().backward()
+    assert w.grad is not None and torch.allclose(w.grad, w_ref.grad, atol=1e-10, rtol=0)
 
 
 def test_lazy_hint_needs_a_model_that_accepts_it() -> None:

@@ -185,7 +185,11 @@ def project_lazy(lazy: LazyHeads, norm: Norm, w: torch.Tensor, b: torch.Tensor,
     # layout attention's products read, so neither a gather nor a permuting copy is made
     k = len(lazy.keys)
     n_b, n_p, n_e = shared.shape[0], shared.shape[1], shared.shape[3]
-    out = torch.empty((k, n_b, n_heads, n_p, n_e), dtype=shared.dtype, device=shared.device)
-    for kk in range(k):
-        torch.stack([table[row] for row in idx[kk * n_heads:(kk + 1) * n_heads]], dim=1, out=out[kk])
+    heads_of = [[table[row] for row in idx[kk * n_heads:(kk + 1) * n_heads]] for kk in range(k)]
+    if torch.is_grad_enabled() and any(t.requires_grad for t in table):  # out= does not record a graph
+        out = torch.stack([torch.stack(heads, dim=1) for heads in heads_of])
+    else:
+        out = torch.empty((k, n_b, n_heads, n_p, n_e), dtype=shared.dtype, device=shared.device)
+        for kk, heads in enumerate(heads_of):
+            torch.stack(heads, dim=1, out=out[kk])
     return out.view(k * n_b, n_heads, n_p, n_e).permute(0, 2, 1, 3)
