@@ -162,8 +162,8 @@ class StaticReaders:
                 and accepts_lazy_heads(x) and x.stride(2) == 0 and repeated_blocks(x) == k
                 and not torch.is_grad_enabled()):
             return self._lazy_reader(g, rsel, x, _plan_mask(plan, len(writers), len(rsel), self.P, k), key0, S, k)
-        if D is not None and self._ablated_stream_applies(g, rsel, x) and \
-                len(post) == sum(w not in static for w in g.writers):  # D holds every writer after the cut
+        m_all = None  # the plan's full mask (K, U, R, P), once made
+        if D is not None and self._ablated_stream_applies(g, rsel, x, len(post), static):
             m_all = _plan_mask(plan, len(writers), len(rsel), self.P, k)
             m_post = m_all.index_select(1, post_t)
             if bool((m_post == 1).all()):
@@ -173,7 +173,7 @@ class StaticReaders:
                 return self._kept_reader(g, rsel, x, m_all.index_select(1, pre_t), m_post[0, :, :, 0] == 0, D,
                                          key0, S, k)
         if plan[0] != "sparse" and self.use_blocks and self.use_static_delta_cache:
-            m_dir = plan[1] if plan[0] == "direct" else _complement_to_direct(plan, len(writers), len(rsel), self.P)
+            m_dir = m_all if m_all is not None else _plan_mask(plan, len(writers), len(rsel), self.P, k)
             post_part = None if D is None else (m_dir.index_select(1, post_t), D)
             return self._blocks_reader(g, rsel, x, m_dir.index_select(1, pre_t), key0, S, k, post_part)
 
@@ -262,15 +262,18 @@ class StaticReaders:
         cut returned the cached clean block): only then is its input the same block in every forward."""
         return bool(self._last_replace) and self.last_cut is not None and self._cut_by_hook.get(g.hook) == self.last_cut
 
-    def _ablated_stream_applies(self, g: ReaderGroup, rsel: list[int], x: torch.Tensor) -> bool:
+    def _ablated_stream_applies(self, g: ReaderGroup, rsel: list[int], x: torch.Tensor, n_post: int,
+                                static: set[int]) -> bool:
         """Whether the group may read :meth:`_ablated_stream`: per-head readers on the clean cut, every
         head patched, in a model that accepts :class:`~neurocircuits.layers.hooks.LazyHeads` on one
-        stream shared by all heads."""
+        stream shared by all heads, with the differences of all ``n_post`` of its writers after the cut
+        at hand (a direct plan leaves out writers no head ablates)."""
         return (self.use_ablated_stream and self.use_lazy_heads and self.use_static_delta_cache
                 and g.heads[0] is not None
                 and bool(self._last_replace) and self.last_cut is not None
                 and accepts_lazy_heads(x) and x.stride(2) == 0 and not torch.is_grad_enabled()
-                and {g.heads[r] for r in rsel} == set(range(x.shape[2])))
+                and {g.heads[r] for r in rsel} == set(range(x.shape[2]))
+                and n_post == sum(w not in static for w in g.writers))
 
     def _ablated_stream(self, g: ReaderGroup, x: torch.Tensor, D: torch.Tensor, k: int
                         ) -> tuple[torch.Tensor, tuple[Any, ...]]:
